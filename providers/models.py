@@ -1,0 +1,160 @@
+"""The model catalogue: data loaded from `providers/catalog.json`, editable in the admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models.functions import Lower
+
+TIER_ORDER = {"standard": 0, "advanced": 1, "premium": 2, "ultra": 3}
+
+
+class Tier(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    ADVANCED = "advanced", "Advanced"
+    PREMIUM = "premium", "Premium"
+    ULTRA = "ultra", "Ultra"
+
+
+class Family(models.TextChoices):
+    OPENAI = "openai", "OpenAI Images"
+    GEMINI = "gemini", "Google Gemini"
+    IMAGEN = "imagen", "Google Imagen"
+    BFL = "bfl", "Black Forest Labs"
+    IDEOGRAM = "ideogram", "Ideogram"
+    RECRAFT = "recraft", "Recraft"
+    LUMA = "luma", "Luma"
+    LEONARDO = "leonardo", "Leonardo"
+    XAI = "xai", "xAI"
+    STABILITY = "stability", "Stability AI"
+    REPLICATE = "replicate", "Replicate"
+    FAL = "fal", "fal.ai"
+    DASHSCOPE = "dashscope", "Alibaba DashScope"
+    ARK = "ark", "BytePlus ModelArk"
+
+
+class CatalogModelQuerySet(models.QuerySet["CatalogModel"]):
+    def enabled(self) -> CatalogModelQuerySet:
+        return self.filter(enabled=True)
+
+    def menu_order(self) -> CatalogModelQuerySet:
+        tier_rank = models.Case(
+            *(models.When(tier=t, then=models.Value(rank)) for t, rank in TIER_ORDER.items()),
+            output_field=models.IntegerField(),
+        )
+        return self.annotate(tier_rank=tier_rank).order_by("tier_rank", "credits_per_image", "slug")
+
+    def resolve(self, identifier: str) -> CatalogModel | None:
+        """Find a model by its string or one of its aliases (case-insensitive)."""
+        key = (identifier or "").strip().lower()
+        if not key:
+            return None
+        found = self.filter(slug__iexact=key).first()
+        if found is None:
+            found = self.filter(aliases__alias__iexact=key).first()
+        return found
+
+
+class CatalogModel(models.Model):
+    """One model as the studio sells it: route, tier, price, capabilities and output sizes.
+
+    `sizes` maps resolution -> aspect ratio -> [width, height]: the exact pixels the
+    provider returns. Models without a resolution choice have the single key "default".
+    """
+
+    slug = models.CharField(max_length=100, unique=True)
+    display_name = models.CharField(max_length=120)
+    family = models.CharField(max_length=20, choices=Family.choices)
+    remote_model = models.CharField(max_length=200)
+    tier = models.CharField(max_length=10, choices=Tier.choices)
+    credits_per_image = models.PositiveIntegerField()
+    price_note = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    capabilities = models.JSONField(default=dict)
+    sizes = models.JSONField(default=dict)
+    default_aspect_ratio = models.CharField(max_length=10, default="1:1")
+    default_resolution = models.CharField(max_length=10, default="default")
+    timeout_seconds = models.PositiveIntegerField(default=120)
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CatalogModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(credits_per_image__gt=0), name="catalog_price_positive"
+            ),
+            models.UniqueConstraint(Lower("slug"), name="catalog_slug_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    # -- capabilities, read with defaults so a sparse data row still works --------
+    def cap(self, name: str, default: Any = None) -> Any:
+        return (self.capabilities or {}).get(name, default)
+
+    @property
+    def aspect_ratios(self) -> list[str]:
+        ratios = self.cap("aspect_ratios")
+        if ratios:
+            return list(ratios)
+        first = next(iter(self.sizes.values()), {})
+        return list(first)
+
+    @property
+    def resolutions(self) -> list[str]:
+        return list(self.sizes) or ["default"]
+
+    @property
+    def max_count(self) -> int:
+        return int(self.cap("max_count", 1))
+
+    @property
+    def max_references(self) -> int:
+        return int(self.cap("max_references", 0)) if self.cap("edit", False) else 0
+
+    @property
+    def qualities(self) -> list[str]:
+        return list(self.cap("qualities", []))
+
+    def output_size(self, aspect_ratio: str, resolution: str = "default") -> tuple[int, int] | None:
+        table = self.sizes.get(resolution) or (
+            self.sizes.get(self.default_resolution) if resolution == "default" else None
+        )
+        if not table or aspect_ratio not in table:
+            return None
+        width, height = table[aspect_ratio]
+        return int(width), int(height)
+
+
+class ModelAlias(models.Model):
+    """Another identifier for the same model (e.g. nano-banana -> gemini-2.5-flash-image)."""
+
+    alias = models.CharField(max_length=100, unique=True)
+    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="aliases")
+
+    class Meta:
+        ordering = ["alias"]
+        constraints = [models.UniqueConstraint(Lower("alias"), name="alias_ci_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.alias} → {self.model.slug}"
+
+
+class ProviderStatus(models.Model):
+    """Health of one provider family as the workers last saw it (shown in the admin)."""
+
+    family = models.CharField(max_length=20, choices=Family.choices, unique=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name_plural = "provider statuses"
+
+    def __str__(self) -> str:
+        return self.family

@@ -1,0 +1,102 @@
+"""Resolve a catalogue model to the adapter that serves it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from providers.backends.base import ProviderAdapter
+
+# family -> adapter class path. Families sharing one protocol share one module.
+ADAPTERS: dict[str, str] = {
+    "openai": "providers.backends.openai.OpenAIAdapter",
+    "xai": "providers.backends.openai.XAIAdapter",
+    "recraft": "providers.backends.openai.RecraftAdapter",
+    "ark": "providers.backends.openai.ArkAdapter",
+    "gemini": "providers.backends.gemini.GeminiAdapter",
+    "imagen": "providers.backends.gemini.ImagenAdapter",
+    "bfl": "providers.backends.bfl.BFLAdapter",
+    "ideogram": "providers.backends.ideogram.IdeogramAdapter",
+    "luma": "providers.backends.luma.LumaAdapter",
+    "leonardo": "providers.backends.leonardo.LeonardoAdapter",
+    "stability": "providers.backends.stability.StabilityAdapter",
+    "replicate": "providers.backends.replicate.ReplicateAdapter",
+    "fal": "providers.backends.fal.FalAdapter",
+    "dashscope": "providers.backends.dashscope.DashScopeAdapter",
+    "local": "providers.backends.local.LocalRenderer",
+}
+
+# Imagen is reached with the Gemini API key.
+SETTINGS_NAME: dict[str, str] = {
+    "openai": "OPENAI",
+    "xai": "XAI",
+    "recraft": "RECRAFT",
+    "ark": "ARK",
+    "gemini": "GEMINI",
+    "imagen": "GEMINI",
+    "bfl": "BFL",
+    "ideogram": "IDEOGRAM",
+    "luma": "LUMA",
+    "leonardo": "LEONARDO",
+    "stability": "STABILITY",
+    "replicate": "REPLICATE",
+    "fal": "FAL",
+    "dashscope": "DASHSCOPE",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one job reaches a provider: the adapter family, and whether it is a demo render."""
+
+    family: str
+    is_demo: bool
+    unavailable_reason: str = ""
+
+    @property
+    def available(self) -> bool:
+        return not self.unavailable_reason
+
+
+@cache
+def adapter_class(family: str) -> type[ProviderAdapter]:
+    try:
+        return import_string(ADAPTERS[family])
+    except KeyError:
+        raise LookupError(f"no adapter for provider family {family!r}") from None
+
+
+def api_key_for(family: str) -> str:
+    name = SETTINGS_NAME.get(family)
+    return getattr(settings, f"{name}_API_KEY", "") if name else ""
+
+
+def base_url_for(family: str) -> str:
+    name = SETTINGS_NAME.get(family)
+    return getattr(settings, f"{name}_BASE_URL", "") if name else ""
+
+
+def is_configured(family: str) -> bool:
+    return bool(api_key_for(family))
+
+
+def route_for(family: str) -> Route:
+    """Decide who renders a model of `family` under STUDIO_DEMO_RENDER (auto | off | all)."""
+    mode = settings.STUDIO_DEMO_RENDER
+    if mode == "all":
+        return Route("local", is_demo=True)
+    if is_configured(family):
+        return Route(family, is_demo=False)
+    if mode == "auto":
+        return Route("local", is_demo=True)
+    name = SETTINGS_NAME.get(family, family.upper())
+    return Route(family, is_demo=False, unavailable_reason=f"{name}_API_KEY is not set")
+
+
+def get_adapter(family: str) -> ProviderAdapter:
+    """Build the adapter for a family with its key and base URL from settings."""
+    cls = adapter_class(family)
+    return cls(api_key=api_key_for(family), base_url=base_url_for(family))

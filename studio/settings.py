@@ -1,0 +1,257 @@
+"""Studio's one settings module: every deployment difference comes from the environment.
+
+The README lists each variable with its default.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+# ------------------------------------------------------------------------------
+# Core
+# ------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+STUDIO_DATA_DIR = Path(env.str("STUDIO_DATA_DIR", default=str(BASE_DIR / "var")))
+STUDIO_DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _development_secret_key(path: Path) -> str:
+    # Generated once so sessions survive restarts of `make run`.
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false (production).")
+    SECRET_KEY = _development_secret_key(STUDIO_DATA_DIR / "secret_key")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# ------------------------------------------------------------------------------
+# Apps
+# ------------------------------------------------------------------------------
+DJANGO_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+]
+THIRD_PARTY_APPS = ["django_htmx", "template_partials"]
+LOCAL_APPS = ["studio", "providers", "gallery"]
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+WSGI_APPLICATION = "studio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "studio.context_processors.studio",
+            ],
+        },
+    }
+]
+
+# ------------------------------------------------------------------------------
+# Database: SQLite under var/ by default, PostgreSQL through DATABASE_URL
+# https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-notes
+# ------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{STUDIO_DATA_DIR / 'studio.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so web and worker threads queue for it
+    # instead of failing with "database is locked" when a reader upgrades to a writer.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ------------------------------------------------------------------------------
+# Accounts
+# ------------------------------------------------------------------------------
+AUTH_USER_MODEL = "studio.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "studio:home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="studio@localhost")
+
+# ------------------------------------------------------------------------------
+# i18n, static, media
+# ------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = STUDIO_DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = STUDIO_DATA_DIR / "media"
+STORAGES = {
+    # Media has no public URL: every image is served by a view that checks access.
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": None},
+    },
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# Uploads: files above 2.5 MB spill to disk; the size limit itself is ours to enforce.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = 32
+STUDIO_MAX_UPLOAD_BYTES = env.int("STUDIO_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
+STUDIO_MAX_UPLOAD_PIXELS = env.int("STUDIO_MAX_UPLOAD_PIXELS", default=50_000_000)
+
+# ------------------------------------------------------------------------------
+# Celery: filesystem broker under var/ by default, Redis through REDIS_URL
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+# ------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_DIR = STUDIO_DATA_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for sub in ("queue", "processed"):
+        (CELERY_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Every countdown we schedule stays far below this (see studio.services.jobs),
+    # so Redis never re-delivers a waiting retry (celery#2599).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-acks-late
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_SOFT_TIME_LIMIT = 600
+CELERY_TASK_TIME_LIMIT = 660
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(STUDIO_DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "recover-stalled-jobs": {"task": "studio.tasks.recover_stalled_jobs", "schedule": 60.0},
+}
+
+# ------------------------------------------------------------------------------
+# Providers: key and base URL per family; a base URL is the root the provider's
+# documented paths are appended to.
+# ------------------------------------------------------------------------------
+PROVIDER_DEFAULT_BASE_URLS = {
+    "OPENAI": "https://api.openai.com/v1",
+    "GEMINI": "https://generativelanguage.googleapis.com/v1beta",
+    "BFL": "https://api.bfl.ai",
+    "IDEOGRAM": "https://api.ideogram.ai",
+    "RECRAFT": "https://external.api.recraft.ai/v1",
+    "LUMA": "https://api.lumalabs.ai/dream-machine/v1",
+    "LEONARDO": "https://cloud.leonardo.ai/api/rest",
+    "XAI": "https://api.x.ai/v1",
+    "STABILITY": "https://api.stability.ai",
+    "REPLICATE": "https://api.replicate.com/v1",
+    "FAL": "https://queue.fal.run",
+    "DASHSCOPE": "https://dashscope-intl.aliyuncs.com/api/v1",
+    "ARK": "https://ark.ap-southeast.bytepluses.com/api/v3",
+}
+for _name, _default_url in PROVIDER_DEFAULT_BASE_URLS.items():
+    globals()[f"{_name}_API_KEY"] = env.str(f"{_name}_API_KEY", default="")
+    globals()[f"{_name}_BASE_URL"] = env.str(f"{_name}_BASE_URL", default=_default_url)
+
+STUDIO_DEMO_RENDER = env.str("STUDIO_DEMO_RENDER", default="auto")
+if STUDIO_DEMO_RENDER not in ("auto", "off", "all"):
+    raise ImproperlyConfigured("STUDIO_DEMO_RENDER must be one of auto, off, all.")
+# Simulated latency of the local renderer, so progress is visible in the studio.
+STUDIO_DEMO_DELAY = env.float("STUDIO_DEMO_DELAY", default=1.5)
+# Attempts per job for retryable provider errors (rate_limited, unavailable, timeout,
+# upstream_error), with exponential back-off and full jitter.
+STUDIO_MAX_ATTEMPTS = env.int("STUDIO_MAX_ATTEMPTS", default=4)
+STUDIO_RETRY_BASE_SECONDS = env.float("STUDIO_RETRY_BASE_SECONDS", default=2.0)
+STUDIO_RETRY_MAX_SECONDS = env.float("STUDIO_RETRY_MAX_SECONDS", default=300.0)
+
+# ------------------------------------------------------------------------------
+# Security (production)
+# ------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,26 @@
+"""Celery tasks: thin, take ids, safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="studio.tasks.run_job", acks_late=True)
+def run_job_task(job_id: int) -> None:
+    from studio.services.jobs import run_job
+
+    run_job(job_id=job_id)
+
+
+@shared_task(name="studio.tasks.poll_job", acks_late=True)
+def poll_job_task(job_id: int) -> None:
+    from studio.services.jobs import poll_job
+
+    poll_job(job_id=job_id)
+
+
+@shared_task(name="studio.tasks.recover_stalled_jobs")
+def recover_stalled_jobs_task() -> None:
+    from studio.services.jobs import recover_stalled_jobs
+
+    recover_stalled_jobs()

@@ -1,0 +1,28 @@
+"""Test settings: the real settings with fast hashing, eager-free Celery and temp storage."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("DEBUG", "false")
+# Each test run gets its own data dir so the suite never touches a developer's var/.
+os.environ.setdefault("STUDIO_DATA_DIR", tempfile.mkdtemp(prefix="studio-test-"))
+
+from studio.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STUDIO_DEMO_DELAY = 0.0
+STUDIO_RETRY_BASE_SECONDS = 0.01
+STUDIO_RETRY_MAX_SECONDS = 0.05
+# Unit tests run tasks in-process; the worker tests start a real worker instead.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False

@@ -76,6 +76,9 @@ class CatalogModel(models.Model):
     default_aspect_ratio = models.CharField(max_length=10, default="1:1")
     default_resolution = models.CharField(max_length=10, default="default")
     timeout_seconds = models.PositiveIntegerField(default=120)
+    # Provider parameters that define this catalogue entry (e.g. {"quality": "low"} for
+    # gpt-image-1-mini-low); sent on every call and never chosen by the user.
+    fixed_options = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 

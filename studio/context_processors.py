@@ -6,8 +6,13 @@ from django.http import HttpRequest
 
 
 def studio(request: HttpRequest) -> dict[str, Any]:
-    """Give every page the signed-in member (for the nav and the credit badge)."""
+    """Give every page the signed-in member and their balance (nav and credit badge)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"membership": user.membership()}
+    membership = user.membership()
+    if membership is None:
+        return {"membership": None}
+    from studio.services.credits import member_balance
+
+    return {"membership": membership, "credit_balance": member_balance(membership=membership)}

@@ -111,6 +111,14 @@ class ProviderAdapter(ABC):
             raise ProviderError(
                 ErrorCode.UNAVAILABLE, f"{self.family} could not be reached", provider=self.family
             ) from exc
+        if 300 <= response.status_code < 400:
+            # Redirects are never followed (the key header must not travel on).
+            raise ProviderError(
+                ErrorCode.UPSTREAM_ERROR,
+                f"{self.family} answered with an unexpected redirect",
+                status=response.status_code,
+                provider=self.family,
+            )
         if response.status_code >= 400:
             raise self.error_from_response(response)
         return response

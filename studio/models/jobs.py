@@ -80,6 +80,10 @@ class Job(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
+    # Jobs submitted together (a compare or a batch) share a group id.
+    batch_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # The latest preview a provider streamed while the job runs (shown on the card).
+    preview = models.FileField(max_length=200, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -102,10 +102,11 @@ def composer_state(*, membership: Membership, values: Mapping[str, Any]) -> Comp
     if style and style not in (model.cap("styles") or []):
         state.dropped.append(f"style {style}")
         state.values["style"] = ""
-    fmt = str(values.get("output_format") or "png")
-    if fmt not in model.cap("output_formats", ["png"]):
+    offered = model.cap("output_formats") or ["png"]
+    fmt = str(values.get("output_format") or offered[0])
+    if fmt not in offered:
         state.dropped.append(f"format {fmt}")
-        fmt = "png"
+        fmt = offered[0]
     state.values["output_format"] = fmt
     state.quote = quote_job(membership=membership, model=model, count=state.values["count"])
     return state

@@ -159,8 +159,9 @@ def validate_job(
         errors["seed"] = "The seed must be between 0 and 2147483647."
     if seed_value is not None and not catalog_model.cap("seed", False):
         seed_value = None  # the model cannot honour it; do not pretend it did
-    fmt = (output_format or "png").lower()
-    if fmt not in catalog_model.cap("output_formats", list(OUTPUT_FORMATS)):
+    offered = catalog_model.cap("output_formats") or list(OUTPUT_FORMATS)
+    fmt = (output_format or offered[0]).lower()
+    if fmt not in offered:
         errors["output_format"] = f"{catalog_model.display_name} cannot return {fmt}."
     if style and catalog_model.cap("styles") and style not in catalog_model.cap("styles"):
         errors["style"] = f"“{style}” is not a style of {catalog_model.display_name}."
@@ -565,7 +566,7 @@ def build_request(job: Job) -> GenerationRequest:
     )
     params = job.params or {}
     model = job.catalog_model
-    options = {**(model.cap("fixed_options") or {}), **getattr(model, "fixed_options", {}), **params.get("options", {})}
+    options = {**(model.fixed_options or {}), **params.get("options", {})}
     if job.provider_family == "local":
         options.setdefault("demo_delay", settings.STUDIO_DEMO_DELAY)
     return GenerationRequest(

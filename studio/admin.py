@@ -1,0 +1,67 @@
+"""Django admin: people and teams are editable; the ledger and jobs are read-only records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest
+
+from studio.models import Account, Job, Membership, Team, Transfer, User
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("user", "role", "monthly_cap", "monthly_refill")
+    autocomplete_fields = ("user",)
+
+
+@admin.register(User)
+class StudioUserAdmin(UserAdmin):
+    list_display = ("username", "email", "current_team", "is_staff", "is_active")
+    fieldsets = (*UserAdmin.fieldsets, ("Studio", {"fields": ("current_team",)}))
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "created_at")
+    search_fields = ("name", "slug")
+    inlines = (MembershipInline,)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that only services write: never added, changed or deleted by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "team", "user", "balance")
+    list_filter = ("kind",)
+    search_fields = ("team__name", "user__username")
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "amount", "debit", "credit", "job", "actor", "memo")
+    list_filter = ("kind",)
+    list_select_related = ("debit__team", "debit__user", "credit__team", "credit__user", "job", "actor")
+    date_hierarchy = "created_at"
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    list_display = ("id", "model_slug", "user", "status", "progress", "credits_held", "credits_charged", "created_at")
+    list_filter = ("status", "provider_family", "is_demo")
+    search_fields = ("prompt", "model_slug", "user__username", "public_id")
+    list_select_related = ("user",)

@@ -22,7 +22,7 @@ STUDIO_DEMO_DELAY = 0.0
 STUDIO_RETRY_BASE_SECONDS = 0.01
 STUDIO_RETRY_MAX_SECONDS = 0.05
 # Unit tests run tasks in-process; the worker tests start a real worker instead.
-CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "true") == "true"
 CELERY_TASK_EAGER_PROPAGATES = True
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False

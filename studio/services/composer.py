@@ -65,7 +65,7 @@ def composer_state(*, membership: Membership, values: Mapping[str, Any]) -> Comp
 
     resolution = str(values.get("resolution") or "")
     if resolution not in model.resolutions:
-        if resolution:
+        if resolution and resolution != "default":
             state.dropped.append(f"resolution {resolution}")
         resolution = model.default_resolution
     state.values["resolution"] = resolution

@@ -39,7 +39,9 @@ class Command(BaseCommand):
         def stop(signum: int, frame: object) -> None:
             raise KeyboardInterrupt
 
+        # Handle both explicitly: a shell that starts us in the background ignores SIGINT.
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         try:
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
@@ -48,7 +50,9 @@ class Command(BaseCommand):
         finally:
             for child in children:
                 if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
+                    # SIGTERM: the worker's warm shutdown (finish running tasks), the web
+                    # server's exit; SIGINT may be ignored by children of a background job.
+                    child.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 15
             for child in children:
                 try:

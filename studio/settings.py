@@ -53,7 +53,7 @@ DJANGO_APPS = [
     "django.contrib.humanize",
 ]
 THIRD_PARTY_APPS = ["django_htmx", "template_partials"]
-LOCAL_APPS = ["studio", "providers", "gallery"]
+LOCAL_APPS = ["studio", "providers", "gallery", "studio.api"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
@@ -171,12 +171,14 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesyste
 CELERY_BROKER_DIR = STUDIO_DATA_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (CELERY_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        # Without this kombu writes its exchange bindings into the current directory.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -199,7 +201,41 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(STUDIO_DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recover-stalled-jobs": {"task": "studio.tasks.recover_stalled_jobs", "schedule": 60.0},
+    "purge-idempotency-records": {"task": "studio.api.tasks.purge_idempotency_records", "schedule": 3600.0},
+    "retry-stalled-webhooks": {"task": "studio.api.tasks.retry_stalled_webhooks", "schedule": 300.0},
 }
+
+# ------------------------------------------------------------------------------
+# Cache: shared by every web process (the API's per-key rate limit lives here).
+# Redis when REDIS_URL is set; otherwise files under var/, which the processes of the
+# embedded setup share.
+# https://docs.djangoproject.com/en/5.2/topics/cache/
+# ------------------------------------------------------------------------------
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "studio",
+    }
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(STUDIO_DATA_DIR / "cache"),
+        "KEY_PREFIX": "studio",
+    }
+}
+
+# ------------------------------------------------------------------------------
+# HTTP API (studio.api)
+# ------------------------------------------------------------------------------
+# Requests per key per window; 0 turns the limit off.
+STUDIO_API_RATE_LIMIT = env.int("STUDIO_API_RATE_LIMIT", default=120)
+STUDIO_API_RATE_WINDOW = env.int("STUDIO_API_RATE_WINDOW", default=60)
+# Largest request body the API reads (base64 images included), bytes.
+STUDIO_API_MAX_BODY_BYTES = env.int("STUDIO_API_MAX_BODY_BYTES", default=50 * 1024 * 1024)
+# How long signed image links in API answers and webhooks stay valid, seconds.
+STUDIO_API_IMAGE_URL_MAX_AGE = env.int("STUDIO_API_IMAGE_URL_MAX_AGE", default=7 * 24 * 3600)
+STUDIO_API_IDEMPOTENCY_TTL_HOURS = env.int("STUDIO_API_IDEMPOTENCY_TTL_HOURS", default=24)
 
 # ------------------------------------------------------------------------------
 # Providers: key and base URL per family; a base URL is the root the provider's

@@ -35,7 +35,7 @@ test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
-	$(PY) -m pytest tests/bench -s -q -p no:randomly $(PYTEST_ARGS)
+	STUDIO_BENCH=1 $(PY) -m pytest tests/bench -s -q -p no:randomly $(PYTEST_ARGS)
 
 lint: install-dev
 	$(PY) manage.py check

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +12,11 @@ from django.test import Client
 from providers.models import CatalogModel
 from studio.models import Membership, Role, Team, User
 from studio.services import credits, teams
+from tests.fakes.server import FakeProvider
+
+# Benchmarks run only under `make bench` (STUDIO_BENCH=1), never in `make test`.
+if os.environ.get("STUDIO_BENCH") != "1":
+    collect_ignore_glob = ["bench"]
 
 SQUARE_AND_WIDE = {"default": {"1:1": [1024, 1024], "16:9": [1344, 768], "9:16": [768, 1344]}}
 
@@ -96,3 +102,10 @@ def designer_client(designer: Membership) -> Client:
     client = Client()
     client.force_login(designer.user)
     return client
+
+
+@pytest.fixture
+def fake_provider() -> Iterator[FakeProvider]:
+    """A fake OpenAI / Gemini / BFL server on 127.0.0.1 (tests/fakes/server.py)."""
+    with FakeProvider() as fake:
+        yield fake

@@ -1,0 +1,1 @@
+"""Fake provider HTTP servers for end-to-end tests and the benchmark (loopback only)."""

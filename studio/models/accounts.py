@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -11,6 +13,12 @@ class User(AbstractUser):
     current_team = models.ForeignKey(
         "studio.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Unique when given; several accounts without an address must not collide on "".
+        if not self.email:
+            self.email = None
+        super().save(*args, **kwargs)
 
     def membership(self) -> Membership | None:
         """Return the membership in the team the user is working in."""

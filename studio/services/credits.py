@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import BigIntegerField, F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from studio.models import Account, AccountKind, Job, Membership, Team, Transfer, TransferKind, User
 from studio.models.jobs import HoldState
-from studio.services.errors import InsufficientCredits, ValidationFailed
+from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
+
+
+class CapExceeded(InsufficientCredits):
+    """The member's monthly spending cap refuses this job (same contract code: a 402)."""
 
 
 # -- accounts ---------------------------------------------------------------------
@@ -110,16 +118,69 @@ def revoke_credits(
 
 # -- holds ------------------------------------------------------------------------
 def hold_credits(*, job: Job) -> Transfer:
-    """Reserve a job's full price from its member; call inside the submit transaction."""
-    return transfer_credits(
-        debit=member_account(team=job.team, user=job.user),
-        credit=team_account(team=job.team, kind=AccountKind.HOLDS),
-        amount=job.credits_held,
-        kind=TransferKind.HOLD,
-        job=job,
-        actor=job.user,
-        memo=f"{job.count} × {job.model_slug}",
+    """Reserve a job's full price from its member; call inside the submit transaction.
+
+    The member's monthly cap is checked under a lock on their account, so concurrent
+    submits queue up and each one sees the holds committed before it.
+    """
+    member = member_account(team=job.team, user=job.user)
+    holds = team_account(team=job.team, kind=AccountKind.HOLDS)
+    with transaction.atomic():
+        # Both rows, in id order: the order transfer_credits updates them in, so a
+        # hold never waits on a settle that waits on it.
+        list(
+            Account.objects.select_for_update(no_key=True)
+            .filter(pk__in=[member.pk, holds.pk])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        membership = Membership.objects.filter(team=job.team, user=job.user).only("monthly_cap").first()
+        if membership is None:
+            raise PermissionDenied("You are no longer a member of this team.")
+        if membership.monthly_cap is not None:
+            used = month_spend(team=job.team, user=job.user, exclude_job_id=job.pk)
+            if used + job.credits_held > membership.monthly_cap:
+                raise CapExceeded(
+                    f"This would pass your monthly cap of {membership.monthly_cap} credits "
+                    f"({used} used, this job needs {job.credits_held})."
+                )
+        return transfer_credits(
+            debit=member,
+            credit=holds,
+            amount=job.credits_held,
+            kind=TransferKind.HOLD,
+            job=job,
+            actor=job.user,
+            memo=f"{job.count} × {job.model_slug}",
+        )
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    """Midnight on the first day of the current calendar month, in the site's time zone."""
+    local = timezone.localtime(now or timezone.now())
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_spend(*, team: Team, user: User, exclude_job_id: int | None = None, now: datetime | None = None) -> int:
+    """Credits counted against a member's cap: this month's charges plus open holds.
+
+    Open holds count whenever they were made: they are charged when the job ends,
+    which is this month or later.
+    """
+    charged = (
+        Transfer.objects.filter(
+            kind=TransferKind.CHARGE,
+            job__team=team,
+            job__user=user,
+            created_at__gte=month_start(now),
+        ).aggregate(total=Sum("amount"))["total"]
+        or 0
     )
+    open_holds = Job.objects.filter(team=team, user=user, hold_state=HoldState.HELD)
+    if exclude_job_id is not None:
+        open_holds = open_holds.exclude(pk=exclude_job_id)
+    held = open_holds.aggregate(total=Sum("credits_held"))["total"] or 0
+    return int(charged) + int(held)
 
 
 def settle_job_credits(*, job_id: int, delivered: int) -> Job:
@@ -169,9 +230,12 @@ def ledger_is_balanced() -> bool:
     """The sum of all balances is zero and every cached balance matches its transfers."""
     if (Account.objects.aggregate(total=Sum("balance"))["total"] or 0) != 0:
         return False
-    for account in Account.objects.all():
-        credited = account.credits.aggregate(t=Sum("amount"))["t"] or 0
-        debited = account.debits.aggregate(t=Sum("amount"))["t"] or 0
-        if account.balance != credited - debited:
-            return False
-    return True
+
+    def total(side: str) -> Subquery:
+        rows = Transfer.objects.filter(**{side: OuterRef("pk")}).values(side).annotate(t=Sum("amount"))
+        return Coalesce(Subquery(rows.values("t")), Value(0), output_field=BigIntegerField())
+
+    mismatched = Account.objects.annotate(credited=total("credit"), debited=total("debit")).exclude(
+        balance=F("credited") - F("debited")
+    )
+    return not mismatched.exists()

@@ -125,3 +125,14 @@ def test_a_job_cannot_be_held_twice(designer, ai_model):
     job = make_job(designer, ai_model)
     with pytest.raises(IntegrityError), transaction.atomic():
         credits.hold_credits(job=job)
+
+
+def test_the_balance_check_catches_a_cached_balance_that_drifted(designer):
+    """The L3 check must not be vacuous: a drift that keeps the sum at zero is still caught."""
+    account = credits.member_account(team=designer.team, user=designer.user)
+    mint = credits.mint_account()
+    assert credits.ledger_is_balanced()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE studio_account SET balance = balance + 5 WHERE id = %s", [account.pk])
+        cursor.execute("UPDATE studio_account SET balance = balance - 5 WHERE id = %s", [mint.pk])
+    assert not credits.ledger_is_balanced()

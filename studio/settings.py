@@ -270,6 +270,12 @@ STUDIO_DEMO_DELAY = env.float("STUDIO_DEMO_DELAY", default=1.5)
 STUDIO_MAX_ATTEMPTS = env.int("STUDIO_MAX_ATTEMPTS", default=4)
 STUDIO_RETRY_BASE_SECONDS = env.float("STUDIO_RETRY_BASE_SECONDS", default=2.0)
 STUDIO_RETRY_MAX_SECONDS = env.float("STUDIO_RETRY_MAX_SECONDS", default=300.0)
+# This studio's public origin (https://studio.example.com) for providers that fetch our
+# files by URL: Luma takes reference images only as signed links under it. Empty: Luma
+# jobs with references are refused with a clear message.
+STUDIO_PUBLIC_URL = env.str("STUDIO_PUBLIC_URL", default="").rstrip("/")
+if STUDIO_PUBLIC_URL and not STUDIO_PUBLIC_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("STUDIO_PUBLIC_URL must be an http(s) URL, e.g. https://studio.example.com.")
 
 # ------------------------------------------------------------------------------
 # Security (production)

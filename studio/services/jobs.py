@@ -23,6 +23,7 @@ from gallery.services import create_image, discard_unused_files, load_image_byte
 from providers.errors import ErrorCode, ProviderError
 from providers.models import CatalogModel
 from providers.registry import get_adapter, route_for
+from providers.status import record_provider_error, record_provider_failure, record_provider_success
 from providers.types import (
     GenerationRequest,
     GenerationResult,
@@ -32,6 +33,7 @@ from providers.types import (
     Submission,
     Turn,
 )
+from studio.input_links import public_input_url
 from studio.models import Job, JobInput, JobStatus, Membership, User
 from studio.services import credits
 from studio.services.access import model_block_reason
@@ -183,6 +185,13 @@ def validate_job(
                 except imaging.ImageError as exc:
                     errors["references"] = f"{upload.name or 'A reference'}: {exc}"
                     break
+    luma = route_for(catalog_model.family).family == "luma"
+    if references and luma and not settings.STUDIO_PUBLIC_URL and "references" not in errors:
+        # Luma fetches references by URL only (providers.md §6.1), and ours are private.
+        errors["references"] = (
+            "Luma needs STUDIO_PUBLIC_URL to fetch reference images; "
+            "ask an admin to set it, or generate without references."
+        )
     mask_image = None
     if mask is not None:
         if not catalog_model.cap("mask", False):
@@ -338,14 +347,17 @@ def run_job(*, job_id: int) -> None:
         request = build_request(job)
         if adapter.is_async:
             submission = adapter.submit(request)
+            record_provider_success(family=job.provider_family)
             record_submission(job_id=job.pk, submission=submission)
             return
         result = adapter.generate(request, on_progress=progress_reporter(job_id=job.pk))
     except ProviderError as exc:
+        record_provider_failure(family=job.provider_family, error=exc)
         handle_provider_error(job_id=job.pk, error=exc)
         return
-    except Exception:
+    except Exception as exc:
         logger.exception("job %s: provider call failed unexpectedly", job.pk)
+        record_provider_error(family=job.provider_family, message=f"unexpected {type(exc).__name__}")
         fail_job(job_id=job.pk, code=ErrorCode.UPSTREAM_ERROR, message="The provider call failed unexpectedly.")
         return
     complete_job(job_id=job.pk, result=result)
@@ -385,15 +397,18 @@ def poll_job(*, job_id: int) -> None:
     try:
         outcome = get_adapter(job.provider_family).poll(submission)
     except ProviderError as exc:
+        record_provider_failure(family=job.provider_family, error=exc)
         if exc.retryable and int(stored.get("poll_errors", 0)) < POLL_ERROR_LIMIT:
             _reschedule_poll(job_id=job_id, delay=backoff_delay(int(stored.get("poll_errors", 0)) + 1, exc.retry_after), poll_error=True)
         else:
             fail_job(job_id=job_id, code=exc.code, message=exc.message)
         return
-    except Exception:
+    except Exception as exc:
         logger.exception("job %s: poll failed unexpectedly", job_id)
+        record_provider_error(family=job.provider_family, message=f"unexpected {type(exc).__name__}")
         fail_job(job_id=job_id, code=ErrorCode.UPSTREAM_ERROR, message="Checking on the provider failed.")
         return
+    record_provider_success(family=job.provider_family)
     if not outcome.done or outcome.result is None:
         set_progress(job_id=job_id, percent=outcome.progress)
         _reschedule_poll(job_id=job_id, delay=outcome.poll_after, poll_error=False)
@@ -569,6 +584,11 @@ def build_request(job: Job) -> GenerationRequest:
     options = {**(model.fixed_options or {}), **params.get("options", {})}
     if job.provider_family == "local":
         options.setdefault("demo_delay", settings.STUDIO_DEMO_DELAY)
+    if job.provider_family == "luma" and references and settings.STUDIO_PUBLIC_URL:
+        # Luma fetches references by URL only: signed links that expire (studio/input_links.py).
+        options["reference_urls"] = [
+            public_input_url(job_input=i) for i in inputs if i.kind == JobInput.Kind.REFERENCE
+        ]
     return GenerationRequest(
         model=model.slug,
         remote_model=model.remote_model,

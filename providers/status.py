@@ -1,0 +1,70 @@
+"""Provider health as the workers see it: last success, last error (shown in the admin).
+
+Called right after each provider call, outside any transaction. Each write is one short
+statement in autocommit, and a success is written at most every few seconds per family so
+hundreds of concurrent jobs do not queue on one hot row. A failure to write health never
+fails the job it was about.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import DatabaseError
+from django.db.models import Q
+from django.utils import timezone
+
+from providers.errors import ErrorCode, ProviderError
+from providers.models import Family, ProviderStatus
+
+logger = logging.getLogger(__name__)
+
+# A "last success" older than this is refreshed; newer ones are left alone.
+SUCCESS_RESOLUTION = timedelta(seconds=5)
+KNOWN_FAMILIES = frozenset(Family.values)
+
+
+def record_provider_success(*, family: str) -> None:
+    """Note that `family` just answered a call properly."""
+    if family not in KNOWN_FAMILIES:
+        return  # the local demo renderer is not a provider
+    now = timezone.now()
+    # Rows that fail the condition are not written (nor locked): the common case is free.
+    stale = Q(last_success_at__isnull=True) | Q(last_success_at__lt=now - SUCCESS_RESOLUTION)
+    try:
+        if ProviderStatus.objects.filter(stale, family=family).update(last_success_at=now):
+            return
+        # No row yet, or a fresh one: create it; an existing row is left as it is.
+        ProviderStatus.objects.bulk_create(
+            [ProviderStatus(family=family, last_success_at=now)], ignore_conflicts=True
+        )
+    except DatabaseError:
+        logger.warning("could not record a success of %s", family, exc_info=True)
+
+
+def record_provider_error(*, family: str, message: str) -> None:
+    """Note a failed call to `family` with a short reason (never a key or a payload)."""
+    if family not in KNOWN_FAMILIES:
+        return
+    try:
+        ProviderStatus.objects.bulk_create(
+            [ProviderStatus(family=family, last_error_at=timezone.now(), last_error=message[:500])],
+            update_conflicts=True,
+            unique_fields=["family"],
+            update_fields=["last_error_at", "last_error"],
+        )
+    except DatabaseError:
+        logger.warning("could not record an error of %s", family, exc_info=True)
+
+
+def record_provider_failure(*, family: str, error: ProviderError) -> None:
+    """Record a provider error from the taxonomy.
+
+    A refusal (content_policy) is the provider doing its job on a prompt it will not
+    draw, so it says nothing about the provider's health and is not recorded.
+    """
+    if error.code is ErrorCode.CONTENT_POLICY:
+        return
+    status = f" (HTTP {error.status})" if error.status else ""
+    record_provider_error(family=family, message=f"{error.code.value}{status}: {error.message}")

@@ -4,11 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 
 from studio import input_links
+from studio.api import urls as api_urls
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("studio.account_urls")),
     path("gallery/", include("gallery.urls")),
+    path("v1/", include(api_urls.v1)),
+    path("v2/", include(api_urls.v2)),
+    path("settings/api-keys/", include(api_urls.ui)),
     # Signed links a provider fetches references from (no session: the signature is the key).
     path("inputs/<str:name>", input_links.job_input_link, name="job_input_link"),
     path("", include("studio.studio_urls")),

@@ -1,0 +1,1 @@
+"""Studio's HTTP API: API keys, the OpenAI-compatible and async image endpoints, webhooks."""

@@ -1,0 +1,115 @@
+"""Bearer API keys: create, revoke, and turn a request's key into a team membership."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from studio.api.errors import ApiError
+from studio.api.models import ApiKey
+from studio.models import Membership, User
+from studio.services.errors import PermissionDenied, ValidationFailed
+
+KEY_SCHEME = "stu"
+# last_used_at is a hint for the keys page; writing it on every request would make
+# each API call a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """Who is calling: the key, and the membership it acts as."""
+
+    key: ApiKey
+    membership: Membership
+
+    @property
+    def user(self) -> User:
+        return self.membership.user
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def generate_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def create_api_key(*, membership: Membership, name: str) -> tuple[ApiKey, str]:
+    """Make a key for the member; return it with the plaintext, which is never stored."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed({"name": "Give the key a name, e.g. where it will be used."})
+    if len(name) > 100:
+        raise ValidationFailed({"name": "Keep the name under 100 characters."})
+    prefix = secrets.token_hex(6)
+    plaintext = f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(24)}"
+    key = ApiKey.objects.create(
+        user=membership.user,
+        team=membership.team,
+        name=name,
+        prefix=prefix,
+        key_hash=hash_key(plaintext),
+        webhook_secret=generate_webhook_secret(),
+    )
+    return key, plaintext
+
+
+def revoke_api_key(*, key: ApiKey, actor: User) -> ApiKey:
+    """Revoke a key: its owner may, and so may the team's owners and admins."""
+    if key.user_id != actor.pk:
+        manager = Membership.objects.filter(user=actor, team_id=key.team_id).first()
+        if manager is None or not manager.can_manage:
+            raise PermissionDenied("Only the key's owner or a team admin can revoke it.")
+    with transaction.atomic():
+        ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db()
+    return key
+
+
+def keys_visible_to(*, membership: Membership) -> list[ApiKey]:
+    """The member's own keys; a team admin sees every key of the team."""
+    keys = ApiKey.objects.filter(team=membership.team).select_related("user")
+    if not membership.can_manage:
+        keys = keys.filter(user=membership.user)
+    return list(keys)
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="studio"'})
+
+
+def authenticate(request: HttpRequest) -> ApiContext:
+    """Resolve `Authorization: Bearer <key>` to an active key and its membership, or 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise unauthorized("Send your API key as `Authorization: Bearer <key>`.")
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_SCHEME:
+        raise unauthorized("That is not a Studio API key.")
+    key = ApiKey.objects.select_related("user", "team").filter(prefix=parts[1]).first()
+    if key is None or not hmac.compare_digest(key.key_hash, hash_key(token)):
+        raise unauthorized("Unknown API key.")
+    if key.revoked_at is not None:
+        raise unauthorized("This API key has been revoked.")
+    if not key.user.is_active:
+        raise unauthorized("The account this key belongs to is disabled.")
+    membership = Membership.objects.select_related("team", "user").filter(user=key.user, team=key.team).first()
+    if membership is None:
+        raise unauthorized("The key's owner is no longer a member of its team.")
+    now = timezone.now()
+    if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return ApiContext(key=key, membership=membership)

@@ -1,0 +1,477 @@
+"""/v1: the models list and the OpenAI-compatible images endpoints (seeds 001 and 004)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+
+from gallery.services import load_image_bytes
+from providers.models import CatalogModel, ModelAlias
+from studio.api.auth import ApiContext
+from studio.api.bodies import Body, decode_image, read_body
+from studio.api.errors import ApiError, from_domain, job_error
+from studio.api.idempotency import Claim, complete, run_idempotent
+from studio.api.resources import model_resource
+from studio.api.services import submit_api_job, sync_timeout, wait_for_job
+from studio.models import Job, JobStatus
+from studio.services.access import model_block_reason
+from studio.services.errors import StudioError
+from studio.services.jobs import Upload, resolve_model, validate_job
+
+# The service's field names -> the names a client of /v1/images sent.
+PARAMS = {
+    "aspect_ratio": "size",
+    "resolution": "size",
+    "count": "n",
+    "references": "image",
+    "mask": "mask",
+    "output_format": "output_format",
+    "quality": "quality",
+    "prompt": "prompt",
+    "model": "model",
+}
+QUALITIES = ("low", "medium", "high", "auto", "standard", "hd")
+BACKGROUNDS = ("transparent", "opaque", "auto")
+FORMATS = ("png", "jpeg", "webp")
+MODERATIONS = ("low", "auto")
+THINKING = ("minimal", "low", "medium", "high")
+MODALITIES = ("text", "image")
+INPUT_RESOLUTIONS = ("low", "medium", "high")
+STREAM_POLL_SECONDS = 0.1
+
+
+# -- models ------------------------------------------------------------------------------
+def _aliases() -> dict[int, list[str]]:
+    table: dict[int, list[str]] = {}
+    for alias in ModelAlias.objects.order_by("alias"):
+        table.setdefault(alias.model_id, []).append(alias.alias)
+    return table
+
+
+def list_models(request: HttpRequest, ctx: ApiContext) -> JsonResponse:
+    modality = request.GET.get("modality", "image")
+    models: list[dict[str, Any]] = []
+    if modality == "image":
+        aliases = _aliases()
+        for model in CatalogModel.objects.enabled().menu_order():
+            reason = model_block_reason(membership=ctx.membership, model=model)
+            models.append(model_resource(model, aliases=aliases.get(model.pk, []), available=not reason, reason=reason))
+    return JsonResponse({"object": "list", "data": models})
+
+
+def get_model(request: HttpRequest, ctx: ApiContext, model_id: str) -> JsonResponse:
+    model = CatalogModel.objects.resolve(model_id)
+    if model is None or not model.enabled:
+        raise ApiError(404, "not_found", f"No model “{model_id}”.", param="model")
+    reason = model_block_reason(membership=ctx.membership, model=model)
+    aliases = list(model.aliases.order_by("alias").values_list("alias", flat=True))
+    return JsonResponse(model_resource(model, aliases=aliases, available=not reason, reason=reason))
+
+
+# -- parsing an images request -------------------------------------------------------------
+@dataclass
+class ImageRequest:
+    model: str
+    prompt: str
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    moderation: str | None = None
+    stream: bool = False
+    partial_images: int | None = None
+    user: str | None = None
+    thinking: str | None = None
+    response_modalities: list[str] | None = None
+    input_image_resolution: str | None = None
+    images: list[Upload] = field(default_factory=list)
+    mask: Upload | None = None
+
+    @property
+    def is_edit(self) -> bool:
+        return bool(self.images)
+
+
+def bad(param: str, message: str) -> ApiError:
+    return ApiError(400, "validation_error", message, param=param)
+
+
+def _string(body: Body, name: str, *, choices: tuple[str, ...] | None = None, aliases: tuple[str, ...] = ()) -> str | None:
+    value = None
+    for key in (name, *aliases):
+        if body.get(key) is not None:
+            value = body.get(key)
+            break
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise bad(name, f"`{name}` must be a string.")
+    if choices is not None and value not in choices:
+        raise bad(name, f"`{name}` must be one of {', '.join(choices)}.")
+    return value
+
+
+def _integer(body: Body, name: str, *, low: int, high: int) -> int | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise bad(name, f"`{name}` must be a whole number.")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise bad(name, f"`{name}` must be a whole number.") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise bad(name, f"`{name}` must be a whole number.")
+    if not low <= value <= high:
+        raise bad(name, f"`{name}` must be between {low} and {high}.")
+    return value
+
+
+def _boolean(body: Body, name: str) -> bool:
+    value = body.get(name)
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise bad(name, f"`{name}` must be true or false.")
+
+
+def _images(body: Body) -> list[Upload]:
+    uploads = list(body.files.get("image", [])) + list(body.files.get("image[]", []))
+    raw = body.get("image", body.get("image[]"))
+    if raw is not None and raw != "":
+        values = raw if isinstance(raw, list) else [raw]
+        uploads += [decode_image(value, param="image", position=i) for i, value in enumerate(values)]
+    return uploads
+
+
+def _mask(body: Body) -> Upload | None:
+    if body.files.get("mask"):
+        return body.files["mask"][0]
+    raw = body.get("mask")
+    if raw is None or raw == "":
+        return None
+    return decode_image(raw, param="mask")
+
+
+def parse_image_request(body: Body, *, edit_endpoint: bool) -> ImageRequest:
+    """Check the request's types and enumerations (the catalogue checks the rest)."""
+    model = _string(body, "model")
+    if not model:
+        raise bad("model", "Name a model, e.g. gpt-image-2 or nano-banana-pro (see GET /v1/models).")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise bad("prompt", "Write a prompt.")
+    response_format = _string(body, "response_format")
+    if response_format not in (None, "b64_json"):
+        raise bad("response_format", "Only response_format=b64_json is supported: images come back base64-encoded.")
+    modalities = body.get("response_modalities", body.get("modalities"))
+    if modalities is not None:
+        if isinstance(modalities, str):
+            modalities = [m.strip() for m in modalities.split(",") if m.strip()]
+        if not isinstance(modalities, list) or not all(isinstance(m, str) and m.lower() in MODALITIES for m in modalities):
+            raise bad("response_modalities", "`response_modalities` lists text and/or image.")
+        modalities = [m.lower() for m in modalities]
+        if "image" not in modalities:
+            raise bad("response_modalities", "`response_modalities` must include image.")
+    request = ImageRequest(
+        model=model,
+        prompt=prompt,
+        n=_integer(body, "n", low=1, high=10) or 1,
+        size=_string(body, "size"),
+        quality=_string(body, "quality", choices=QUALITIES),
+        background=_string(body, "background", choices=BACKGROUNDS),
+        output_format=_string(body, "output_format", choices=FORMATS),
+        output_compression=_integer(body, "output_compression", low=0, high=100),
+        moderation=_string(body, "moderation", choices=MODERATIONS),
+        stream=_boolean(body, "stream"),
+        partial_images=_integer(body, "partial_images", low=0, high=3),
+        user=_string(body, "user"),
+        thinking=_string(body, "thinking_effort", choices=THINKING, aliases=("reasoning_effort", "thinking_level")),
+        response_modalities=modalities,
+        input_image_resolution=_string(
+            body, "input_image_resolution", choices=INPUT_RESOLUTIONS, aliases=("media_resolution",)
+        ),
+        images=_images(body),
+        mask=_mask(body),
+    )
+    if request.user is not None and len(request.user) > 256:
+        raise bad("user", "`user` is at most 256 characters.")
+    if edit_endpoint and not request.images:
+        raise bad("image", "An edit needs at least one image.")
+    if request.size is not None and request.size != "auto" and parse_size(request.size) is None:
+        raise bad("size", "`size` is WIDTHxHEIGHT (e.g. 1024x1024) or auto.")
+    return request
+
+
+def parse_size(size: str) -> tuple[int, int] | None:
+    width, sep, height = size.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        return None
+    w, h = int(width), int(height)
+    if not (1 <= w <= 16384 and 1 <= h <= 16384):
+        return None
+    return w, h
+
+
+def nearest_size(model: CatalogModel, size: str | None) -> tuple[str, str]:
+    """Map WxH to the catalogue's nearest aspect ratio, then the nearest resolution."""
+    if not size or size == "auto":
+        return model.default_aspect_ratio, model.default_resolution
+    wanted = parse_size(size)
+    assert wanted is not None  # checked while parsing
+    ratio, area = math.log(wanted[0] / wanted[1]), wanted[0] * wanted[1]
+    best: tuple[float, float, str, str] | None = None
+    for resolution in model.resolutions:
+        for aspect in model.aspect_ratios:
+            pixels = model.output_size(aspect, resolution)
+            if not pixels:
+                continue
+            score = (abs(math.log(pixels[0] / pixels[1]) - ratio), abs(math.log(pixels[0] * pixels[1] / area)))
+            if best is None or score < best[:2]:
+                best = (*score, aspect, resolution)
+    if best is None:
+        return model.default_aspect_ratio, model.default_resolution
+    return best[2], best[3]
+
+
+# -- from request to job ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Applied:
+    """What the answer reports as actually applied (beside what the stored images say)."""
+
+    family: str
+    quality: str | None
+    background: str | None
+    is_edit: bool
+
+
+def choose_quality_model(ctx: ApiContext, model: CatalogModel, quality: str | None) -> CatalogModel:
+    """GPT qualities are separate catalogue entries with their own prices: pick the sibling."""
+    if quality in (None, "auto") or model.family != "openai" or quality in model.qualities:
+        return model
+    if (model.fixed_options or {}).get("quality") == quality:
+        return model
+    sibling = (
+        CatalogModel.objects.enabled()
+        .filter(family=model.family, remote_model=model.remote_model, fixed_options__quality=quality)
+        .order_by("credits_per_image")
+        .first()
+    )
+    if sibling is None:
+        raise bad("quality", f"{model.display_name} is not offered at quality “{quality}”.")
+    return resolve_model(membership=ctx.membership, identifier=sibling.slug)
+
+
+def build_spec(ctx: ApiContext, request: ImageRequest) -> tuple[Any, Applied]:
+    model = resolve_model(membership=ctx.membership, identifier=request.model)
+    model = choose_quality_model(ctx, model, request.quality)
+    is_gpt = model.family == "openai" and not model.remote_model.startswith("dall-e")
+    is_gemini = model.family == "gemini"
+    options: dict[str, Any] = {}
+    output_format = request.output_format
+    if is_gemini and output_format == "webp":
+        output_format = "png"  # Gemini returns png or jpeg (seed 004)
+    background = None
+    if is_gpt:
+        background = request.background
+        if background == "transparent":
+            if model.remote_model.startswith("gpt-image-2"):
+                raise bad("background", "gpt-image-2 does not support transparent backgrounds.")
+            if output_format == "jpeg":
+                raise bad("background", "A transparent background needs png or webp output.")
+        for name in ("background", "output_compression", "moderation", "user"):
+            value = getattr(request, name)
+            if value is not None:
+                options[name] = value
+        if request.stream:
+            options["stream"] = True
+            if request.partial_images is not None:
+                options["partial_images"] = request.partial_images
+    if is_gemini:
+        if request.thinking:
+            options["thinking"] = request.thinking
+        if request.response_modalities:
+            options["response_modalities"] = [m.upper() for m in request.response_modalities]
+        if request.input_image_resolution:
+            options["media_resolution"] = request.input_image_resolution
+    aspect_ratio, resolution = nearest_size(model, request.size)
+    quality = request.quality if request.quality in model.qualities else None
+    spec = validate_job(
+        membership=ctx.membership,
+        model=model.slug,
+        prompt=request.prompt,
+        aspect_ratio=aspect_ratio,
+        resolution=resolution,
+        quality=quality,
+        count=request.n,
+        output_format=output_format,
+        references=request.images,
+        mask=request.mask if request.images or request.mask else None,
+        options=options,
+    )
+    applied_quality = quality or (model.fixed_options or {}).get("quality") if model.family == "openai" else None
+    return spec, Applied(family=model.family, quality=applied_quality, background=background, is_edit=request.is_edit)
+
+
+# -- answers --------------------------------------------------------------------------------
+def _format_of(mime_type: str) -> str:
+    return {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}.get(mime_type, mime_type.rsplit("/", 1)[-1])
+
+
+def usage_of(job: Job) -> dict[str, Any]:
+    """Provider token usage where the provider reported it, plus the credits charged."""
+    raw = (job.metadata or {}).get("usage")
+    entries = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
+    usage: dict[str, Any] = {}
+    for entry in entries:
+        for ours, names in (
+            ("input_tokens", ("input_tokens", "promptTokenCount")),
+            ("output_tokens", ("output_tokens", "candidatesTokenCount")),
+            ("total_tokens", ("total_tokens", "totalTokenCount")),
+        ):
+            value = next((entry[n] for n in names if isinstance(entry.get(n), int)), None)
+            if value is not None:
+                usage[ours] = usage.get(ours, 0) + value
+    usage["images"] = job.images.count()
+    usage["credits"] = job.credits_charged
+    return usage
+
+
+def image_body(job: Job, applied: Applied) -> dict[str, Any]:
+    images = list(job.images.order_by("index"))
+    data = []
+    for image in images:
+        item: dict[str, Any] = {"b64_json": base64.b64encode(load_image_bytes(image)).decode()}
+        if image.revised_prompt:
+            item["revised_prompt"] = image.revised_prompt
+        data.append(item)
+    first = images[0] if images else None
+    body: dict[str, Any] = {
+        "id": str(job.public_id),
+        "created": int(job.created_at.timestamp()),
+        "data": data,
+        "usage": usage_of(job),
+        "output_format": _format_of(first.mime_type) if first else None,
+        "size": f"{first.width}x{first.height}" if first else None,
+    }
+    if applied.family == "openai":
+        body["quality"] = applied.quality
+        # The local renderer draws opaque images; a provider's "auto" choice is not reported.
+        body["background"] = "opaque" if job.is_demo else applied.background if applied.background != "auto" else None
+    if applied.family == "gemini":
+        body["text"] = job.result_text or None
+        body["parts"] = [
+            {"type": "image", "index": part["image_index"]}
+            if part.get("image_index") is not None
+            else {"type": "text", "text": part["text"]}
+            for part in job.result_parts or []
+            if not part.get("thought") and (part.get("image_index") is not None or part.get("text"))
+        ]
+    return body
+
+
+def job_answer(job: Job, applied: Applied) -> HttpResponse:
+    if job.status == JobStatus.SUCCEEDED:
+        return JsonResponse(image_body(job, applied))
+    if not job.is_terminal:
+        return ApiError(
+            504,
+            "timeout",
+            f"The job {job.public_id} is still running; follow it at /v2/jobs/{job.public_id}.",
+            headers={"x-should-retry": "false"},
+        ).response()
+    return job_error(job.error_code, job.error_message).response()
+
+
+# -- the endpoints' work --------------------------------------------------------------------
+def create_images(request: HttpRequest, ctx: ApiContext, *, edit_endpoint: bool) -> HttpResponse:
+    body = read_body(request)
+
+    def handle(claim: Claim | None) -> HttpResponse:
+        parsed = parse_image_request(body, edit_endpoint=edit_endpoint)
+        try:
+            spec, applied = build_spec(ctx, parsed)
+            job = submit_api_job(ctx=ctx, spec=spec, claim=claim)
+        except StudioError as exc:
+            raise from_domain(exc, params=PARAMS) from None
+        if parsed.stream:
+            return stream_answer(job_id=job.pk, applied=applied, claim=claim)
+        job = wait_for_job(job_id=job.pk, timeout=sync_timeout(job))
+        return job_answer(job, applied)
+
+    return run_idempotent(request, api_key=ctx.key, canonical_body=body.canonical, handler=handle)
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def stream_answer(*, job_id: int, applied: Applied, claim: Claim | None) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        stream_events(job_id=job_id, applied=applied, claim=claim), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def stream_events(*, job_id: int, applied: Applied, claim: Claim | None) -> Iterator[bytes]:
+    """Partial images as the provider streams previews, then one completed event per image."""
+    prefix = "image_edit" if applied.is_edit else "image_generation"
+    job = Job.objects.select_related("catalog_model").get(pk=job_id)
+    deadline = time.monotonic() + sync_timeout(job)
+    seen_preview, partial_index, progress = "", 0, -1
+    while True:
+        job = Job.objects.select_related("catalog_model").get(pk=job_id)
+        if job.preview and job.preview.name != seen_preview:
+            seen_preview = job.preview.name
+            with job.preview.open("rb") as handle:
+                preview = base64.b64encode(handle.read()).decode()
+            yield sse(
+                f"{prefix}.partial_image",
+                {"type": f"{prefix}.partial_image", "b64_json": preview, "partial_image_index": partial_index,
+                 "created_at": int(time.time())},
+            )
+            partial_index += 1
+        if job.is_terminal or time.monotonic() > deadline:
+            break
+        if job.progress != progress:
+            progress = job.progress
+            yield f": progress {progress}\n\n".encode()  # a comment: keeps proxies from timing out
+        time.sleep(STREAM_POLL_SECONDS)
+    answer = job_answer(job, applied)
+    if claim is not None:
+        complete(claim, status=answer.status_code, body=answer.content)
+    if answer.status_code != 200:
+        yield sse("error", {"type": "error", **json.loads(answer.content)})
+        return
+    body = json.loads(answer.content)
+    for item in body["data"]:
+        event = {
+            "type": f"{prefix}.completed",
+            "b64_json": item["b64_json"],
+            "created_at": body["created"],
+            "size": body["size"],
+            "output_format": body["output_format"],
+            "usage": body["usage"],
+        }
+        for name in ("quality", "background"):
+            if name in body:
+                event[name] = body[name]
+        yield sse(f"{prefix}.completed", event)

@@ -471,9 +471,17 @@ def progress_reporter(*, job_id: int) -> ProgressCallback:
 
 
 def set_progress(*, job_id: int, percent: int) -> None:
-    Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+    if Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
         progress=max(0, min(int(percent), 100)), updated_at=timezone.now()
-    )
+    ):
+        notify_job_event(job_id=job_id, event="progress")
+
+
+def notify_job_event(*, job_id: int, event: str) -> None:
+    """Tell the API's webhooks (progress, succeeded, failed, canceled) once this commits."""
+    from studio.api.webhooks import notify_job_event as notify  # the API depends on jobs, not back
+
+    transaction.on_commit(lambda: notify(job_id=job_id, event=event))
 
 
 def complete_job(*, job_id: int, result: GenerationResult) -> Job:
@@ -508,6 +516,7 @@ def complete_job(*, job_id: int, result: GenerationResult) -> Job:
             job.params = {**job.params, "seed_used": result.seed}
         job.save()
         credits.settle_job_credits(job_id=job.pk, delivered=len(images))
+        notify_job_event(job_id=job.pk, event="succeeded")
     job.refresh_from_db()
     return job
 
@@ -523,6 +532,7 @@ def fail_job(*, job_id: int, code: str, message: str) -> Job:
             job.finished_at = timezone.now()
             job.next_attempt_at = None
             job.save(update_fields=["status", "error_code", "error_message", "finished_at", "next_attempt_at", "updated_at"])
+            notify_job_event(job_id=job.pk, event="failed")
         credits.release_job_credits(job_id=job.pk)
     job.refresh_from_db()
     return job
@@ -542,6 +552,7 @@ def cancel_job(*, job: Job, user: User) -> Job:
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "error_code", "error_message", "finished_at", "updated_at"])
         credits.release_job_credits(job_id=locked.pk)
+        notify_job_event(job_id=locked.pk, event="canceled")
     locked.refresh_from_db()
     return locked
 

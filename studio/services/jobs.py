@@ -360,6 +360,7 @@ def run_job(*, job_id: int) -> None:
         record_provider_error(family=job.provider_family, message=f"unexpected {type(exc).__name__}")
         fail_job(job_id=job.pk, code=ErrorCode.UPSTREAM_ERROR, message="The provider call failed unexpectedly.")
         return
+    record_provider_success(family=job.provider_family)
     complete_job(job_id=job.pk, result=result)
 
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gallery import imaging
-from gallery.services import create_image, discard_unused_files, load_image_bytes, save_image_file
+from gallery.services import create_image, discard_unused_files, load_image_bytes, save_image_files
 from providers.errors import ErrorCode, ProviderError
 from providers.models import CatalogModel
 from providers.registry import get_adapter, route_for
@@ -493,7 +493,15 @@ def complete_job(*, job_id: int, result: GenerationResult) -> Job:
         return fail_job(job_id=job_id, code=code, message=reason)
     job = Job.objects.select_related("catalog_model").get(pk=job_id)
     images = result.images[: job.count]
-    stored = [save_image_file(data=image.data, mime_type=image.mime_type) for image in images]
+    try:
+        stored = save_image_files(images)
+    except imaging.ImageError as exc:
+        # An output we refuse to keep (an SVG with a DTD, say): nothing is stored or charged.
+        return fail_job(
+            job_id=job_id,
+            code=ErrorCode.UPSTREAM_ERROR,
+            message=f"The provider returned an image we cannot store safely: {exc}",
+        )
     with transaction.atomic():
         job = Job.objects.select_for_update().select_related("catalog_model").get(pk=job_id)
         if job.is_terminal:

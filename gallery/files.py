@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
@@ -48,7 +49,9 @@ def delete_file(name: str) -> None:
 
 
 def signs_urls() -> bool:
-    """Whether the storage hands out signed, expiring URLs (S3 with querystring auth)."""
+    """Whether to send browsers to signed, expiring URLs (S3 with querystring auth)."""
+    if not settings.STUDIO_MEDIA_REDIRECT:
+        return False
     return bool(getattr(default_storage, "querystring_auth", False)) and hasattr(
         default_storage, "bucket_name"
     )

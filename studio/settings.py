@@ -155,6 +155,34 @@ STORAGES = {
     },
 }
 
+# An S3-compatible bucket (AWS, MinIO, R2...) through django-storages when one is named.
+# Files stay private: a view checks access, then redirects to a signed URL that expires.
+# https://django-storages.readthedocs.io/en/latest/backends/amazon-S3.html
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    _s3_endpoint = env.str("AWS_S3_ENDPOINT_URL", default="")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": _s3_endpoint or None,
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            # Self-hosted servers (MinIO) answer on path-style URLs.
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="path" if _s3_endpoint else "") or None,
+            "signature_version": "s3v4",
+            "querystring_auth": True,
+            "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=300),
+            "file_overwrite": False,
+            "default_acl": None,
+            "location": env.str("AWS_LOCATION", default=""),
+        },
+    }
+# With a bucket, send browsers to its signed URLs (the endpoint must be reachable by
+# them); false streams every file through Django instead.
+STUDIO_MEDIA_REDIRECT = env.bool("STUDIO_MEDIA_REDIRECT", default=True)
+
 # Uploads: files above 2.5 MB spill to disk; the size limit itself is ours to enforce.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -201,6 +229,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(STUDIO_DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recover-stalled-jobs": {"task": "studio.tasks.recover_stalled_jobs", "schedule": 60.0},
+    "gallery-purge-deleted-images": {"task": "gallery.tasks.purge_deleted_images", "schedule": 3600.0},
+    "gallery-missing-thumbnails": {"task": "gallery.tasks.enqueue_missing_thumbnails", "schedule": 600.0},
     "purge-idempotency-records": {"task": "studio.api.tasks.purge_idempotency_records", "schedule": 3600.0},
     "retry-stalled-webhooks": {"task": "studio.api.tasks.retry_stalled_webhooks", "schedule": 300.0},
 }

@@ -5,16 +5,32 @@ from __future__ import annotations
 from studio.models.accounts import Membership, Role, Team, User
 from studio.models.jobs import Job, JobInput, JobStatus
 from studio.models.ledger import Account, AccountKind, Transfer, TransferKind
+from studio.models.team import (
+    AccessEffect,
+    AuditAction,
+    AuditEvent,
+    Invitation,
+    ModelAccessRule,
+    RefillRecord,
+    TeamClosure,
+)
 
 __all__ = [
+    "AccessEffect",
     "Account",
     "AccountKind",
+    "AuditAction",
+    "AuditEvent",
+    "Invitation",
     "Job",
     "JobInput",
     "JobStatus",
     "Membership",
+    "ModelAccessRule",
+    "RefillRecord",
     "Role",
     "Team",
+    "TeamClosure",
     "Transfer",
     "TransferKind",
     "User",

@@ -9,6 +9,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
 from studio.models import Account, Job, Membership, Team, Transfer, User
+from studio.services.team_admin import pool_balance
+from studio.team.admin_actions import top_up_pool
 
 
 class MembershipInline(admin.TabularInline):
@@ -26,9 +28,14 @@ class StudioUserAdmin(UserAdmin):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "created_at")
+    list_display = ("name", "slug", "pool", "created_at")
     search_fields = ("name", "slug")
     inlines = (MembershipInline,)
+    actions = (top_up_pool,)
+
+    @admin.display(description="Pool")
+    def pool(self, obj: Team) -> int:
+        return pool_balance(team=obj)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -24,3 +24,12 @@ def recover_stalled_jobs_task() -> None:
     from studio.services.jobs import recover_stalled_jobs
 
     recover_stalled_jobs()
+
+
+@shared_task(name="studio.tasks.run_monthly_refills")
+def run_monthly_refills_task() -> None:
+    # Beat runs this daily; each member is refilled once per calendar month however
+    # often (or however concurrently) it runs: a unique row per member and month.
+    from studio.services.team_admin import run_monthly_refills
+
+    run_monthly_refills()

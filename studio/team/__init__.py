@@ -1,0 +1,1 @@
+"""Team administration pages (members, credits, model access, ledger, reports, audit)."""

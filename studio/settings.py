@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -229,6 +230,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(STUDIO_DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recover-stalled-jobs": {"task": "studio.tasks.recover_stalled_jobs", "schedule": 60.0},
+    # Daily just after midnight, so a refill the pool could not cover is tried again the next day.
+    "monthly-refills": {"task": "studio.tasks.run_monthly_refills", "schedule": crontab(hour=0, minute=10)},
     "gallery-purge-deleted-images": {"task": "gallery.tasks.purge_deleted_images", "schedule": 3600.0},
     "gallery-missing-thumbnails": {"task": "gallery.tasks.enqueue_missing_thumbnails", "schedule": 600.0},
     "purge-idempotency-records": {"task": "studio.api.tasks.purge_idempotency_records", "schedule": 3600.0},

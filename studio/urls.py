@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("studio.account_urls")),
     path("gallery/", include("gallery.urls")),
+    path("team/", include("studio.team.urls")),
     path("v1/", include(api_urls.v1)),
     path("v2/", include(api_urls.v2)),
     path("settings/api-keys/", include(api_urls.ui)),

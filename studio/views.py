@@ -48,6 +48,10 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     membership = _membership_or_none(request)
     if membership is None:
         return render(request, "studio/no_team.html")
+    if not membership.can_generate:
+        # Viewers browse only: no composer, and a submit is refused before any work.
+        refused = request.method == "POST"
+        return render(request, "team/viewer_home.html", {"refused": refused}, status=403 if refused else 200)
     if request.method == "POST":
         return _submit(request, membership)
     state = composer_state(membership=membership, values=request.GET)

@@ -1,0 +1,117 @@
+"""Model access: tiers and single models, shown with the reason in the studio, refused at submit."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from studio.models import AuditAction, AuditEvent, Job, Membership, ModelAccessRule
+from studio.services import jobs, team_admin
+from studio.services.access import model_block_reason
+from studio.services.errors import ModelNotAllowed, PermissionDenied
+
+pytestmark = pytest.mark.django_db
+
+
+def fresh(membership: Membership) -> Membership:
+    # Rules are cached per membership object (one request), like Django's permission cache.
+    return Membership.objects.select_related("team", "user").get(pk=membership.pk)
+
+
+@pytest.fixture
+def ultra(make_model):
+    return make_model("big-one", tier="ultra", credits_per_image=120)
+
+
+@pytest.fixture
+def ultra_two(make_model):
+    return make_model("big-two", tier="ultra", credits_per_image=110)
+
+
+def test_blocking_a_tier_blocks_its_models_with_a_clear_reason(admin_member, designer, ultra, ai_model):
+    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
+    member = fresh(designer)
+    assert model_block_reason(membership=member, model=ultra) == "Blocked by your team: the ultra tier is not allowed."
+    assert model_block_reason(membership=member, model=ai_model) == ""
+    with pytest.raises(ModelNotAllowed, match="the ultra tier is not allowed") as caught:
+        jobs.validate_job(membership=member, model="big-one", prompt="nope")
+    assert caught.value.code == "model_not_allowed"
+    assert not Job.objects.exists()
+
+
+def test_a_model_rule_beats_its_tier(admin_member, designer, ultra, ultra_two):
+    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
+    team_admin.set_model_access(actor=admin_member, model=ultra, setting="allow")
+    member = fresh(designer)
+    assert model_block_reason(membership=member, model=ultra) == ""
+    assert "ultra tier" in model_block_reason(membership=member, model=ultra_two)
+    team_admin.set_model_access(actor=admin_member, model=ultra, setting="block")
+    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=False)
+    member = fresh(designer)
+    assert model_block_reason(membership=member, model=ultra) == "Blocked by your team: this model is not allowed."
+    assert model_block_reason(membership=member, model=ultra_two) == ""
+    team_admin.set_model_access(actor=admin_member, model=ultra, setting="inherit")
+    assert model_block_reason(membership=fresh(designer), model=ultra) == ""
+    assert not ModelAccessRule.objects.exists()
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", "before__access", "after__access"))
+    assert actions == [
+        (AuditAction.TIER_ACCESS, "allowed", "blocked"),
+        (AuditAction.MODEL_ACCESS, "inherit", "allow"),
+        (AuditAction.MODEL_ACCESS, "allow", "block"),
+        (AuditAction.TIER_ACCESS, "blocked", "allowed"),
+        (AuditAction.MODEL_ACCESS, "block", "inherit"),
+    ]
+
+
+def test_rules_of_one_team_do_not_touch_another(admin_member, outsider, ultra):
+    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
+    assert model_block_reason(membership=fresh(outsider), model=ultra) == ""
+
+
+def test_blocked_models_show_in_the_studio_menu_with_the_reason(admin_client_, admin_member, designer_client, ultra, ai_model):
+    admin_client_.post(reverse("team:access_tier"), {"tier": "ultra", "access": "block"})
+    html = designer_client.get(reverse("studio:home")).content.decode()
+    option = html.split('value="big-one"', 1)[1].split("</option>", 1)[0]
+    assert "disabled" in option and "Blocked by your team: the ultra tier is not allowed." in option
+
+
+def test_submit_of_a_blocked_model_is_refused_in_the_studio(admin_member, designer_client, ultra):
+    team_admin.set_model_access(actor=admin_member, model=ultra, setting="block")
+    response = designer_client.post(reverse("studio:home"), {"model": "big-one", "prompt": "a storm"})
+    assert response.status_code == 400
+    assert "Blocked by your team: this model is not allowed." in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_access_page_shows_status_and_bad_posts_are_refused(admin_client_, ultra):
+    page = admin_client_.get(reverse("team:access")).content.decode()
+    assert "Block the ultra tier" in page and "big-one" in page
+    for data in ({"tier": "mega", "access": "block"}, {"tier": "ultra", "access": "maybe"}):
+        assert admin_client_.post(reverse("team:access_tier"), data).status_code == 400
+    for data in ({"model": "no-such-model", "access": "block"}, {"model": "big-one", "access": "sometimes"}):
+        assert admin_client_.post(reverse("team:access_model"), data).status_code == 400
+    assert not ModelAccessRule.objects.exists()
+    response = admin_client_.post(reverse("team:access_tier"), {"tier": "ultra", "access": "block"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Allow the ultra tier" in response.content.decode()
+
+
+def test_only_managers_change_access(designer, viewer, ultra):
+    for actor in (designer, viewer):
+        with pytest.raises(PermissionDenied):
+            team_admin.set_tier_access(actor=actor, tier="ultra", blocked=True)
+        with pytest.raises(PermissionDenied):
+            team_admin.set_model_access(actor=actor, model=ultra, setting="block")
+    assert not ModelAccessRule.objects.exists()
+
+
+def test_the_menu_reads_rules_once(designer, make_model, django_assert_max_num_queries, admin_member):
+    from studio.services.composer import build_menu
+
+    for i in range(15):
+        make_model(f"m{i}", tier="ultra" if i % 2 else "standard")
+    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
+    member = fresh(designer)
+    build_menu(membership=member)  # warm
+    member = fresh(designer)
+    with django_assert_max_num_queries(6):
+        build_menu(membership=member)

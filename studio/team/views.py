@@ -509,7 +509,8 @@ def ledger(request: TeamRequest) -> HttpResponse:
     page = Paginator(entries, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "own_only": not request.membership.can_manage}
     if request.htmx and request.htmx.target == "ledger-results":
-        return render(request, "team/ledger.html#ledger-results", context, status=200 if valid else 400)
+        # htmx swaps only 2xx answers: a bad filter comes back as a 200 that says what is wrong.
+        return render(request, "team/ledger.html#ledger-results", context)
     return render(request, "team/ledger.html", context, status=200 if valid else 400)
 
 

@@ -203,3 +203,11 @@ def test_member_pages_show_this_months_spend(admin_client_, busy_team):
     assert ">160<" in ana_row.replace(" ", "") and "1,940" in ana_row
     usage = reports.month_usage(team=busy_team["ana"].team)[busy_team["ana"].user_id]
     assert (usage.balance, usage.charged, usage.held) == (1940, 160, 0)
+
+
+def test_htmx_filter_swaps_the_results_and_explains_a_bad_filter(admin_client_, busy_team):
+    hx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "ledger-results"}
+    good = admin_client_.get(reverse("team:ledger"), {"kind": "charge"}, **hx)
+    assert good.status_code == 200 and good.content.decode().lstrip().startswith('<div id="ledger-results">')
+    bad = admin_client_.get(reverse("team:ledger"), {"date_from": "soon"}, **hx)
+    assert bad.status_code == 200 and "Check the filters: From: Enter a valid date." in bad.content.decode()

@@ -67,14 +67,14 @@ class Command(BaseCommand):
         if owner is None:
             raise CommandError(f"{team.name} has no owner.")
         # Never reach a real provider from a simulation, and do not wait on the demo delay.
+        saved = (settings.STUDIO_DEMO_RENDER, settings.STUDIO_DEMO_DELAY, celery_app.conf.task_always_eager)
         settings.STUDIO_DEMO_RENDER = "all"
         settings.STUDIO_DEMO_DELAY = 0.0
-        eager = celery_app.conf.task_always_eager
         celery_app.conf.task_always_eager = True
         try:
             outcomes = self._play(team, owner)
         finally:
-            celery_app.conf.task_always_eager = eager
+            settings.STUDIO_DEMO_RENDER, settings.STUDIO_DEMO_DELAY, celery_app.conf.task_always_eager = saved
         self._print_report(team, outcomes)
 
     # -- the day ------------------------------------------------------------------------

@@ -262,3 +262,18 @@ def test_viewer_sees_no_create_link_and_no_composer(world: World):
     assert ">Create</a>" in designer_html and ">Team</a>" not in designer_html
     admin_html = client_for(world.people["admin"]).get(reverse("team:overview")).content.decode()
     assert ">Team</a>" in admin_html
+
+
+def test_object_routes_refuse_htmx_requests_from_other_teams_and_roles_too(world: World):
+    """D3: the same codes whether a request comes as a page or as an htmx fragment request."""
+    hx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "members-panel"}
+    object_routes = [name for name, p in team_url_patterns().items() if p.pattern.converters and name != "invitation"]
+    assert set(object_routes) == {"member_role", "member_remove", "member_limits", "invitation_revoke"}
+    for name in object_routes:
+        row = MATRIX[name]
+        url = reverse(f"team:{name}", kwargs=row.kwargs(world))
+        before = fingerprint(world.team)
+        for role, expected in (("outsider", 404), ("designer", 403), ("viewer", 403)):
+            response = client_for(world.people[role]).post(url, row.data(world), **hx)
+            assert response.status_code == expected, f"htmx POST {url} as {role}: {response.status_code}"
+        assert fingerprint(world.team) == before

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from gallery import browse
@@ -84,6 +85,8 @@ def _grid(
         "filter_query": query,
         "board": board,
         "can_edit_board": board is not None and board.owner_id == request.user.pk,
+        # "/gallery/": tiles append "<pk>/" and "<pk>/thumbnail/" (gallery.urls) to it.
+        "image_root": reverse("gallery:team"),
     }
     if request.htmx and request.htmx.target == "gallery-results":
         return render(request, f"{PAGE_TEMPLATE}#results", context)

@@ -50,6 +50,7 @@ def test_tiles_have_sizes_and_a_placeholder_until_the_thumbnail_exists(cast, mak
     waiting_tile = html.split(f'id="tile-{waiting.pk}"')[1].split("</figure>")[0]
     assert f'width="{ready.thumb_width}" height="{ready.thumb_height}"' in ready_tile
     assert reverse("gallery:thumbnail", args=[ready.pk]) in ready_tile
+    assert f'href="{reverse("gallery:detail", args=[ready.pk])}"' in ready_tile
     assert "<img" not in waiting_tile and 'class="placeholder"' in waiting_tile
     assert waiting.placeholder_colour != "#888888"  # the real mean colour, known before the thumbnail
     assert f"background:{waiting.placeholder_colour}" in html.split(f'id="tile-{waiting.pk}"')[1][:200]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,7 +16,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from gallery import imaging
@@ -37,7 +40,13 @@ from studio.input_links import public_input_url
 from studio.models import Job, JobInput, JobStatus, Membership, User
 from studio.services import credits
 from studio.services.access import model_block_reason
-from studio.services.errors import ModelNotAllowed, PermissionDenied, StudioError, ValidationFailed
+from studio.services.errors import (
+    InsufficientCredits,
+    ModelNotAllowed,
+    PermissionDenied,
+    StudioError,
+    ValidationFailed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -260,51 +269,113 @@ def submit_job(
     """Create the job and hold its full price in one transaction; enqueue on commit."""
     if not membership.can_generate:
         raise PermissionDenied("Your role in this team does not allow generating images.")
-    route = route_for(spec.model.family)
     saved_names: list[str] = []
     try:
         with transaction.atomic():
-            job = Job.objects.create(
-                team=membership.team,
-                user=membership.user,
-                catalog_model=spec.model,
-                model_slug=spec.model.slug,
-                prompt=spec.prompt,
-                params=spec.params | ({"options": spec.options} if spec.options else {}),
-                count=spec.count,
-                source=source,
-                credits_per_image=spec.model.credits_per_image,
-                credits_held=spec.price,
-                provider_family=route.family,
-                is_demo=route.is_demo,
-                parent=parent,
+            job = _create_job(
+                membership=membership, spec=spec, parent=parent, source=source, saved_names=saved_names
             )
-            credits.hold_credits(job=job)
-            inputs = [(JobInput.Kind.REFERENCE, i, img) for i, img in enumerate(spec.references)]
-            if spec.mask is not None:
-                inputs.append((JobInput.Kind.MASK, 0, spec.mask))
-            for kind, position, img in inputs:
-                record = JobInput(
-                    job=job,
-                    kind=kind,
-                    position=position,
-                    mime_type=img.mime_type,
-                    width=img.width,
-                    height=img.height,
-                    original_name=(spec.reference_names[position] if kind == "reference" else "")[:200],
-                )
-                record.file.save(f"input.{img.format.lower()}", ContentFile(img.data), save=False)
-                saved_names.append(record.file.name)
-                record.save()
-            transaction.on_commit(lambda: enqueue_run(job_id=job.pk))
     except BaseException:
-        # The rows rolled back; do not leave their files behind.
-        from django.core.files.storage import default_storage
-
-        for name in saved_names:
-            default_storage.delete(name)
+        _delete_files(saved_names)
         raise
     return job
+
+
+def submit_jobs(
+    *,
+    membership: Membership,
+    specs: Sequence[JobSpec],
+    source: str = "ui",
+) -> list[Job]:
+    """Submit several jobs as one group (a compare or a batch): every hold is taken, or none.
+
+    Each job is priced, held and charged on its own; they share one `batch_id`.
+    """
+    if not specs:
+        raise ValidationFailed({"form": "There is nothing to submit."})
+    if not membership.can_generate:
+        raise PermissionDenied("Your role in this team does not allow generating images.")
+    batch_id = uuid.uuid4()
+    saved_names: list[str] = []
+    try:
+        with transaction.atomic():
+            jobs = [
+                _create_job(
+                    membership=membership,
+                    spec=spec,
+                    parent=None,
+                    source=source,
+                    saved_names=saved_names,
+                    batch_id=batch_id,
+                )
+                for spec in specs
+            ]
+    except InsufficientCredits:
+        _delete_files(saved_names)
+        total = sum(spec.price for spec in specs)
+        balance = credits.member_balance(membership=membership)
+        raise InsufficientCredits(
+            f"Not enough credits: these {len(specs)} jobs need {total} in all and your balance is {balance}.",
+            field="credits",
+        ) from None
+    except BaseException:
+        _delete_files(saved_names)
+        raise
+    return jobs
+
+
+def _create_job(
+    *,
+    membership: Membership,
+    spec: JobSpec,
+    parent: Job | None,
+    source: str,
+    saved_names: list[str],
+    batch_id: uuid.UUID | None = None,
+) -> Job:
+    """Create one job with its hold and inputs; the caller owns the transaction."""
+    route = route_for(spec.model.family)
+    job = Job.objects.create(
+        team=membership.team,
+        user=membership.user,
+        catalog_model=spec.model,
+        model_slug=spec.model.slug,
+        prompt=spec.prompt,
+        params=spec.params | ({"options": spec.options} if spec.options else {}),
+        count=spec.count,
+        source=source,
+        credits_per_image=spec.model.credits_per_image,
+        credits_held=spec.price,
+        provider_family=route.family,
+        is_demo=route.is_demo,
+        parent=parent,
+        batch_id=batch_id,
+    )
+    credits.hold_credits(job=job)
+    inputs = [(JobInput.Kind.REFERENCE, i, img) for i, img in enumerate(spec.references)]
+    if spec.mask is not None:
+        inputs.append((JobInput.Kind.MASK, 0, spec.mask))
+    for kind, position, img in inputs:
+        record = JobInput(
+            job=job,
+            kind=kind,
+            position=position,
+            mime_type=img.mime_type,
+            width=img.width,
+            height=img.height,
+            original_name=(spec.reference_names[position] if kind == "reference" else "")[:200],
+        )
+        record.file.save(f"input.{img.format.lower()}", ContentFile(img.data), save=False)
+        saved_names.append(record.file.name)
+        record.save()
+    transaction.on_commit(lambda: enqueue_run(job_id=job.pk))
+    return job
+
+
+def _delete_files(names: Sequence[str]) -> None:
+    # The rows rolled back; do not leave their files behind.
+    for name in names:
+        default_storage.delete(name)
 
 
 def enqueue_run(*, job_id: int, countdown: float = 0) -> None:
@@ -462,6 +533,9 @@ def progress_reporter(*, job_id: int) -> ProgressCallback:
     last = {"at": 0.0, "pct": -1}
 
     def report(percent: int, preview: bytes | None = None) -> None:
+        if preview:
+            # Previews are rare (a few per job) and worth showing at once.
+            store_preview(job_id=job_id, data=preview)
         now = time.monotonic()
         if percent < 100 and percent - last["pct"] < 5 and now - last["at"] < 0.5:
             return
@@ -469,6 +543,50 @@ def progress_reporter(*, job_id: int) -> ProgressCallback:
         set_progress(job_id=job_id, percent=min(percent, 99))
 
     return report
+
+
+def store_preview(*, job_id: int, data: bytes) -> bool:
+    """Keep the latest preview a provider streamed for a running job; drop the one before.
+
+    The file is written before the short transaction that points the job at it, and
+    removed again when the job is no longer running (a cancel raced the stream).
+    """
+    try:
+        info = imaging.inspect_image(
+            data, max_pixels=settings.STUDIO_MAX_UPLOAD_PIXELS, max_bytes=settings.STUDIO_MAX_UPLOAD_BYTES
+        )
+    except imaging.ImageError:
+        logger.info("job %s: ignored a preview that is not a readable image", job_id)
+        return False
+    name = default_storage.save(f"previews/{uuid.uuid4().hex}.{info.format.lower()}", ContentFile(data))
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != JobStatus.RUNNING:
+            stale, kept = name, False
+        else:
+            stale, kept = job.preview.name or "", True
+            job.preview.name = name
+            job.save(update_fields=["preview", "updated_at"])
+    if stale:
+        default_storage.delete(stale)
+    return kept
+
+
+def discard_preview(*, job_id: int) -> None:
+    """Forget a finished job's preview: the real images replace it."""
+    name = Job.objects.filter(pk=job_id).values_list("preview", flat=True).first()
+    if name and Job.objects.filter(pk=job_id, preview=name).update(preview="") == 1:
+        default_storage.delete(name)
+
+
+def queue_position(*, job: Job) -> int | None:
+    """1 for the next queued job to start, 2 for the one after…; None once it has started."""
+    if job.status != JobStatus.QUEUED:
+        return None
+    ahead = Job.objects.filter(status=JobStatus.QUEUED).filter(
+        Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)
+    )
+    return ahead.count() + 1
 
 
 def set_progress(*, job_id: int, percent: int) -> None:
@@ -526,6 +644,7 @@ def complete_job(*, job_id: int, result: GenerationResult) -> Job:
         job.save()
         credits.settle_job_credits(job_id=job.pk, delivered=len(images))
         notify_job_event(job_id=job.pk, event="succeeded")
+    discard_preview(job_id=job_id)
     job.refresh_from_db()
     return job
 
@@ -543,6 +662,7 @@ def fail_job(*, job_id: int, code: str, message: str) -> Job:
             job.save(update_fields=["status", "error_code", "error_message", "finished_at", "next_attempt_at", "updated_at"])
             notify_job_event(job_id=job.pk, event="failed")
         credits.release_job_credits(job_id=job.pk)
+    discard_preview(job_id=job_id)
     job.refresh_from_db()
     return job
 
@@ -562,6 +682,7 @@ def cancel_job(*, job: Job, user: User) -> Job:
         locked.save(update_fields=["status", "error_code", "error_message", "finished_at", "updated_at"])
         credits.release_job_credits(job_id=locked.pk)
         notify_job_event(job_id=locked.pk, event="canceled")
+    discard_preview(job_id=locked.pk)
     locked.refresh_from_db()
     return locked
 
@@ -636,11 +757,17 @@ def _input_image(data: bytes, mime: str, width: int, height: int) -> InputImage:
 
 
 def build_history(job: Job) -> tuple[Turn, ...]:
-    """The conversation so far: each ancestor's prompt and the model's answer, oldest first."""
+    """The conversation so far: each ancestor's prompt and the model's answer, oldest first.
+
+    It stops at an ancestor made by another provider family: its turn carries nothing this
+    provider can read back (no parts, no signatures), so the studio sends that ancestor's
+    image as a reference instead.
+    """
     turns: list[Turn] = []
     ancestor = job.parent
     depth = 0
-    while ancestor is not None and depth < 20:
+    family = job.catalog_model.family
+    while ancestor is not None and depth < 20 and ancestor.catalog_model.family == family:
         if ancestor.status == JobStatus.SUCCEEDED:
             images = {img.index: img for img in ancestor.images.all()}
             model_parts: list[Part] = []

@@ -27,7 +27,7 @@ def test_studio_page_groups_models_by_tier_with_prices(designer_client, make_mod
     response = designer_client.get(reverse("studio:home"))
     html = response.content.decode()
     assert response.status_code == 200
-    assert '<optgroup label="Standard">' in html and '<optgroup label="Ultra">' in html
+    assert "<legend>Standard</legend>" in html and "<legend>Ultra</legend>" in html
     assert "120 cr/image" in html and "1,000" in html
     assert 'hx-headers=\'{"X-CSRFToken"' in html
 

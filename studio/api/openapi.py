@@ -53,10 +53,11 @@ IDEMPOTENCY = {
 IMAGE_FIELDS: dict[str, Any] = {
     "model": {
         "type": "string",
+        "examples": ["gpt-image-2"],
         "description": "A model id or alias from GET /v1/models, e.g. gpt-image-2, "
         "nano-banana-pro (= gemini-3-pro-image), nano-banana-2 (= gemini-3.1-flash-image).",
     },
-    "prompt": {"type": "string", "minLength": 1, "maxLength": 2000},
+    "prompt": {"type": "string", "minLength": 1, "maxLength": 2000, "examples": ["a lighthouse at dusk"]},
     "n": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1,
           "description": "Images to make; at most the model's `allowedParams.n.max`."},
     "size": {"type": "string", "description": "WIDTHxHEIGHT or auto. Mapped to the model's nearest "
@@ -223,8 +224,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["prompt", "model"],
         "properties": {
-            "prompt": {"type": "string", "minLength": 1, "maxLength": 2000},
-            "model": {"type": "string"},
+            "prompt": {"type": "string", "minLength": 1, "maxLength": 2000, "examples": ["a koi pond in autumn"]},
+            "model": {"type": "string", "examples": ["gpt-image-2"]},
             "webhookUrl": {"type": "string", "format": "uri", "description": "Public http(s) URL; "
                            "private, loopback and link-local addresses are refused."},
             "webhookEvents": {"type": "array", "items": {"type": "string", "enum": ["progress", "completed", "failed"]},

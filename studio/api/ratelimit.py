@@ -22,14 +22,11 @@ def check_rate_limit(*, bucket: str) -> int | None:
     slot = int(now // window)
     cache_key = f"api-rate:{bucket}:{slot}"
     try:
-        if cache.add(cache_key, 1, timeout=window + 5):
-            count = 1
-        else:
-            try:
-                count = cache.incr(cache_key)
-            except ValueError:  # expired between add and incr: this is the window's first
-                cache.set(cache_key, 1, timeout=window + 5)
-                count = 1
+        try:
+            count = cache.incr(cache_key)  # the common case: the window has a counter
+        except ValueError:
+            # The window's first request; add() loses a race to a concurrent first, so count again.
+            count = 1 if cache.add(cache_key, 1, timeout=window + 5) else cache.incr(cache_key)
     except Exception:
         # A cache outage must not take the API down with it: let the request through.
         logger.warning("rate limit cache unavailable; not limiting", exc_info=True)

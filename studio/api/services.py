@@ -41,20 +41,32 @@ def queue_down() -> ApiError:
     )
 
 
+class _BrokerHealth:
+    """When the broker last answered, per process: checking it costs a connection, so a
+    recent success is trusted for a few seconds (a publish that still fails is handled
+    after the commit, and resets this)."""
+
+    ttl = 5.0
+    last_ok = float("-inf")
+
+
 def broker_available() -> bool:
     """Check the broker answers before holding credits for a job it could not take."""
     from studio.celery import app
 
     if app.conf.task_always_eager:
         return True
+    if time.monotonic() - _BrokerHealth.last_ok < _BrokerHealth.ttl:
+        return True
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
             connection.default_channel  # noqa: B018 - opening a channel makes lazy transports connect
-        return True
     except Exception:
         logger.warning("broker unreachable", exc_info=True)
         return False
+    _BrokerHealth.last_ok = time.monotonic()
+    return True
 
 
 def submit_api_job(
@@ -86,6 +98,7 @@ def submit_api_job(
         if job is None or not Job.objects.filter(pk=job.pk).exists():
             raise
         logger.warning("job %s: the broker refused the task; failing it", job.pk, exc_info=True)
+        _BrokerHealth.last_ok = float("-inf")
         fail_job(job_id=job.pk, code=ErrorCode.UNAVAILABLE, message="The job queue was down; nothing was charged.")
         raise queue_down() from None
     return job

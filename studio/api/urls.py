@@ -6,8 +6,9 @@ from django.urls import path, re_path
 
 from studio.api import views
 
-# Anything else under /v1/ or /v2/ answers with a JSON 404, not the site's HTML page.
-catch_all = re_path(r"^(?P<rest>.*)$", views.not_found)
+# Anything else under /v1/ or /v2/ answers with a JSON 404, not the site's HTML page
+# (newlines included: `.` would not match them).
+catch_all = re_path(r"^(?P<rest>[\s\S]*)$", views.not_found)
 
 v1 = (
     [

@@ -219,7 +219,8 @@ class WebhookSender:
                 response = client.send(request, stream=True)
                 try:
                     received = 0
-                    for chunk in response.iter_raw():
+                    chunks = () if response.is_stream_consumed else response.iter_raw()
+                    for chunk in chunks:
                         received += len(chunk)
                         if received > MAX_RESPONSE_BYTES or time.monotonic() - started > TOTAL_TIMEOUT:
                             break  # the answer's body is not ours to read in full

@@ -236,9 +236,12 @@ def test_broker_check_connects_when_not_eager(monkeypatch):
 
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
+    monkeypatch.setattr(api_services._BrokerHealth, "last_ok", float("-inf"))
     try:
         assert api_services.broker_available() is True  # the configured broker answers
         monkeypatch.setattr(app, "connection_for_write", lambda: Connection("redis://127.0.0.1:1/0"))
+        assert api_services.broker_available() is True  # a recent success is trusted briefly
+        monkeypatch.setattr(api_services._BrokerHealth, "last_ok", float("-inf"))
         assert api_services.broker_available() is False
     finally:
         app.conf.task_always_eager = eager

@@ -168,6 +168,9 @@ class Favourite(models.Model):
             models.UniqueConstraint(fields=["user", "image"], name="favourite_unique_user_image")
         ]
 
+    def __str__(self) -> str:
+        return f"favourite of image {self.image_id} by user {self.user_id}"
+
 
 class BoardQuerySet(models.QuerySet["Board"]):
     def visible_to(self, user: models.Model) -> BoardQuerySet:
@@ -216,6 +219,9 @@ class BoardItem(models.Model):
             models.UniqueConstraint(fields=["board", "image"], name="boarditem_unique_board_image")
         ]
         indexes = [models.Index(fields=["image"], name="boarditem_image")]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} on board {self.board_id}"
 
 
 def new_share_token() -> str:

@@ -61,7 +61,7 @@ def random_prompt(rng: random.Random) -> str:
 
 
 def _sample_png(index: int, size: int = 512) -> bytes:
-    rng = random.Random(index)
+    rng = random.Random(index)  # noqa: S311 - synthetic pictures, not secrets
     base = tuple(rng.randrange(40, 220) for _ in range(3))
     picture = PILImage.new("RGB", (size, size), base)
     draw = ImageDraw.Draw(picture)
@@ -110,7 +110,7 @@ def seed_gallery(
     from studio.services import teams
 
     started = time.monotonic()
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - repeatable synthetic data
     User = get_user_model()
     Job = apps.get_model("studio", "Job")
     CatalogModel = apps.get_model("providers", "CatalogModel")

@@ -31,10 +31,7 @@ class HtmxHttpRequest(HttpRequest):
 
 def visible_image(request: HtmxHttpRequest, pk: int, *, deleted: bool = False) -> Image:
     """An image the user may see (or, with `deleted`, one of their own in the trash)."""
-    if deleted:
-        images = Image.objects.deleted().filter(owner=request.user)
-    else:
-        images = Image.objects.visible_to(request.user)
+    images = Image.objects.deleted().filter(owner=request.user) if deleted else Image.objects.visible_to(request.user)
     return get_object_or_404(images.select_related("owner", "job"), pk=pk)
 
 

@@ -14,7 +14,7 @@ import urllib.request
 import uuid
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from urllib.parse import parse_qs, urlparse
 
@@ -138,7 +138,7 @@ def test_signed_url_expires_and_its_expiry_is_signed(bucket, cast, make_image, m
     assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
     assert int(query["X-Amz-Expires"]) == EXPIRE
     signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
-    assert abs(signed_at.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)) < timedelta(seconds=30)
+    assert abs(signed_at.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(seconds=30)
 
     # Sign the same request again at the same instant with botocore: the signatures
     # match for our lifetime and differ for any other, so the lifetime cannot be edited.
@@ -191,6 +191,6 @@ def test_purge_removes_objects_no_row_needs(bucket, cast, make_image):
     alone = make_image(cast.owner, data=make_png(20, 20, "pink"))
     for image in (twin, alone):
         services.delete_image(image=image, user=cast.owner.user)
-    Image.objects.filter(pk__in=[twin.pk, alone.pk]).update(deleted_at=datetime.now(timezone.utc) - timedelta(days=31))
+    Image.objects.filter(pk__in=[twin.pk, alone.pk]).update(deleted_at=datetime.now(UTC) - timedelta(days=31))
     assert services.purge_deleted_images() == 2
     assert keys(bucket) == sorted([keep.file.name, keep.thumbnail.name])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 

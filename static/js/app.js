@@ -39,10 +39,13 @@
   // items: {file, thumb} for picked files, {image, thumb, src} for gallery images.
   var items = [], caps = { max: 0, mask: false, name: "This model" };
 
-  function readCaps() {
+  // Job cards settle every second: re-render the list only when the model's limits change.
+  function readCaps(force) {
     var opts = $("#composer-options");
     if (!opts) return;
-    caps = { max: parseInt(opts.dataset.maxRefs || "0", 10), mask: opts.dataset.mask === "1", name: opts.dataset.name || "This model" };
+    var next = { max: parseInt(opts.dataset.maxRefs || "0", 10), mask: opts.dataset.mask === "1", name: opts.dataset.name || "This model" };
+    if (!force && next.max === caps.max && next.mask === caps.mask && next.name === caps.name) return;
+    caps = next;
     var refs = $("#refs"), box = $("#mask-box"), max = $("#refs-max");
     if (refs) refs.hidden = !caps.max && !items.length;
     if (box) box.hidden = !caps.mask || !items.length;
@@ -68,7 +71,7 @@
       addFiles(e.dataTransfer.files);
     });
     $("#id_references").addEventListener("change", function (e) { addFiles(e.target.files); });
-    readCaps();
+    readCaps(true);
   }
 
   function addFiles(files) {
@@ -324,10 +327,9 @@
     }
     initMask();
     initRefs();
-    readCaps();
     filterModels();
     scanJobs();
   }
-  doc.addEventListener("htmx:afterSettle", function () { readCaps(); scanJobs(); });
+  doc.addEventListener("htmx:afterSettle", function () { readCaps(false); scanJobs(); });
   if (doc.readyState === "loading") doc.addEventListener("DOMContentLoaded", init); else init();
 })();

@@ -122,7 +122,9 @@ class ComposerState:
     @property
     def reserved_references(self) -> int:
         """Reference slots the parent's image takes when the model continues from it."""
-        return 1 if self.parent is not None and self.model is not None and not uses_history(parent=self.parent, model=self.model) else 0
+        if self.parent is None or self.model is None:
+            return 0
+        return 0 if uses_history(parent=self.parent, model=self.model) else 1
 
     @property
     def free_references(self) -> int:
@@ -573,12 +575,18 @@ class BatchPreview:
 
 
 def preview_batch(*, membership: Membership, rows: Sequence[BatchRow], defaults: Mapping[str, str]) -> BatchPreview:
-    """Validate every row (its own options over the form's) and price the whole batch."""
+    """Validate every row (its own options over the form's) and price the whole batch.
+
+    A row naming another model inherits only the form options that model offers; the
+    rest fall back to its own defaults. What a row states itself is checked as given.
+    """
     lines: list[BatchLine] = []
     for row in rows:
         merged = {name: str(defaults.get(name) or "") for name in BATCH_OPTIONS}
+        model = CatalogModel.objects.resolve(row.values.get("model") or merged["model"])
+        if model is not None and row.values.get("model"):
+            _drop_unoffered(merged, model)
         merged.update({k: v for k, v in row.values.items() if v})
-        model = CatalogModel.objects.resolve(merged["model"]) if merged["model"] else None
         name = model.display_name if model else merged["model"] or "—"
         per_image = model.credits_per_image if model else 0
         try:
@@ -595,13 +603,30 @@ def preview_batch(*, membership: Membership, rows: Sequence[BatchRow], defaults:
                 style=merged["style"] or None,
                 output_format=merged["output_format"] or None,
             )
-        except ValidationFailed as exc:
-            lines.append(BatchLine(row, row.values.get("prompt", ""), name, _count(merged["count"]), per_image, " ".join(exc.errors.values())))
         except StudioError as exc:
-            lines.append(BatchLine(row, row.values.get("prompt", ""), name, _count(merged["count"]), per_image, exc.message))
+            message = " ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else exc.message
+            prompt = row.values.get("prompt", "")
+            lines.append(BatchLine(row, prompt, name, _count(merged["count"]), per_image, error=message))
         else:
-            lines.append(BatchLine(row, spec.prompt, spec.model.display_name, spec.count, spec.model.credits_per_image, spec=spec))
+            lines.append(
+                BatchLine(row, spec.prompt, spec.model.display_name, spec.count, spec.model.credits_per_image, spec=spec)
+            )
     return BatchPreview(lines=tuple(lines), balance=credits.member_balance(membership=membership))
+
+
+def _drop_unoffered(options: dict[str, str], model: CatalogModel) -> None:
+    offered = {
+        "aspect_ratio": model.aspect_ratios,
+        "resolution": model.resolutions,
+        "quality": model.qualities,
+        "style": model.cap("styles") or [],
+        "output_format": model.cap("output_formats") or ["png"],
+    }
+    for name, values in offered.items():
+        if options.get(name) and options[name] not in values:
+            options[name] = ""
+    if options.get("count") and _count(options["count"]) > model.max_count:
+        options["count"] = ""
 
 
 def _count(value: int | str | None) -> int:

@@ -247,7 +247,9 @@ def test_layout_accessibility_and_page_weight(page, designer, shot, allow_live_h
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{width} px: the page scrolls sideways by {overflow} px"
         shot(page, f"studio-{width}")
+    page.set_viewport_size({"width": 375, "height": 900})
     page.goto(reverse("studio:compare"))
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     shot(page, "compare-375")
 
 

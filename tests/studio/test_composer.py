@@ -278,6 +278,19 @@ def test_batch_input_errors_are_clear(text, message):
     assert message in caught.value.errors["prompts"]
 
 
+def test_a_row_with_its_own_model_keeps_only_the_options_that_model_offers(designer, make_model):
+    make_model("wide", sizes={"1K": {"16:9": [1376, 768]}}, default_resolution="1K", default_aspect_ratio="16:9",
+               capabilities={"aspect_ratios": ["16:9"], "max_count": 4, "output_formats": ["jpeg"]})
+    make_model("square", capabilities={"aspect_ratios": ["1:1"], "max_count": 1, "output_formats": ["png"]},
+               sizes={"default": {"1:1": [1024, 1024]}})
+    rows = composer.parse_batch("prompt,model\na,\nb,square\n")
+    defaults = {"model": "wide", "aspect_ratio": "16:9", "resolution": "1K", "count": "3", "output_format": "jpeg"}
+    preview = composer.preview_batch(membership=designer, rows=rows, defaults=defaults)
+    assert [line.error for line in preview.lines] == ["", ""]
+    second = preview.lines[1].spec
+    assert (second.params["aspect_ratio"], second.params["resolution"], second.count) == ("1:1", "default", 1)
+
+
 def test_batch_preview_prices_each_row_and_flags_bad_ones(designer, make_model):
     make_model("m-20", credits_per_image=20)
     make_model("m-2", credits_per_image=2)

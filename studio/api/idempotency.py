@@ -37,6 +37,7 @@ class Claim:
 
     record: IdempotencyRecord
     job_id: int | None = None
+    job_public_id: str = ""
     completed: bool = False
     keep: bool = False
 
@@ -137,6 +138,7 @@ def attach_job(claim: Claim, *, job: Job, status: int | None = None, body: bytes
         claim.completed = True
     IdempotencyRecord.objects.filter(pk=claim.record.pk).update(**fields)
     claim.job_id = job.pk
+    claim.job_public_id = str(job.public_id)
 
 
 def complete(claim: Claim, *, status: int, body: bytes, content_type: str = "application/json") -> None:
@@ -182,7 +184,16 @@ def run_idempotent(
     try:
         response = handler(claim)
     except BaseException:
-        release(claim)
+        if claim.job_id is not None and not claim.completed:
+            # A job exists: a retry must not start another, so it is told where the job is.
+            failure = ApiError(
+                500,
+                "server_error",
+                f"The request failed after starting job {claim.job_public_id}; see /v2/jobs/{claim.job_public_id}.",
+            ).response()
+            complete(claim, status=500, body=failure.content)
+        else:
+            release(claim)
         raise
     if claim.completed or response.streaming:
         return response  # the stream completes the record itself when it ends

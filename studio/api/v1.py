@@ -322,7 +322,7 @@ def build_spec(ctx: ApiContext, request: ImageRequest) -> tuple[Any, Applied]:
         count=request.n,
         output_format=output_format,
         references=request.images,
-        mask=request.mask if request.images or request.mask else None,
+        mask=request.mask,
         options=options,
     )
     applied_quality = quality or (model.fixed_options or {}).get("quality") if model.family == "openai" else None
@@ -433,6 +433,18 @@ def stream_answer(*, job_id: int, applied: Applied, claim: Claim | None) -> Stre
 
 def stream_events(*, job_id: int, applied: Applied, claim: Claim | None) -> Iterator[bytes]:
     """Partial images as the provider streams previews, then one completed event per image."""
+    try:
+        yield from _events(job_id=job_id, applied=applied, claim=claim)
+    finally:
+        # A client that hung up still gets the job's answer on a retry, once there is one.
+        if claim is not None and not claim.completed:
+            job = Job.objects.select_related("catalog_model").get(pk=job_id)
+            if job.is_terminal:
+                answer = job_answer(job, applied)
+                complete(claim, status=answer.status_code, body=answer.content)
+
+
+def _events(*, job_id: int, applied: Applied, claim: Claim | None) -> Iterator[bytes]:
     prefix = "image_edit" if applied.is_edit else "image_generation"
     job = Job.objects.select_related("catalog_model").get(pk=job_id)
     deadline = time.monotonic() + sync_timeout(job)

@@ -237,3 +237,17 @@ def test_a_stream_with_an_idempotency_key_replays_as_json(api, gpt_model):
     assert again.status_code == 200 and again["Idempotent-Replayed"] == "true"
     assert len(again.json()["data"]) == 1
     assert Job.objects.count() == 1
+
+
+def test_a_crash_after_the_job_started_never_starts_a_second_job_on_retry(api, gpt_model, monkeypatch):
+    def crash(**_: Any) -> None:
+        raise RuntimeError("lost the database connection")
+
+    monkeypatch.setattr("studio.api.v1.wait_for_job", crash)
+    body = {"model": "gpt-image-test", "prompt": "x"}
+    first = generate(api, body, **{"Idempotency-Key": "crash-1"})
+    assert error_of(first, 500)["code"] == "server_error"
+    again = generate(api, body, **{"Idempotency-Key": "crash-1"})
+    assert again.status_code == 500 and again["Idempotent-Replayed"] == "true"
+    job = Job.objects.get()
+    assert str(job.public_id) in again.json()["error"]["message"]

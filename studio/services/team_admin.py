@@ -7,6 +7,7 @@ Credits still move only through `studio.services.credits`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -315,10 +316,9 @@ def remove_member(*, actor: Membership, target: Membership) -> int:
     # Cancelling returns each hold to the member; done first, job by job, in the same
     # lock order a worker settling the job uses (job row, then accounts).
     for job in _active_jobs(team, user):
-        try:
+        # StudioError: it finished meanwhile, and its hold is settled either way.
+        with contextlib.suppress(StudioError):
             cancel_job(job=job, user=user)
-        except StudioError:
-            pass  # it finished meanwhile: its hold is settled either way
     pool = credits.team_account(team=team, kind=AccountKind.POOL)
     account = credits.member_account(team=team, user=user)
     with transaction.atomic():

@@ -234,7 +234,9 @@ def member_invite(request: TeamRequest) -> HttpResponse:
                 try:
                     team_admin.send_invitation_email(invitation=invitation, url=url)
                 except Exception as exc:  # noqa: BLE001 - any mail backend failure; the link still works
-                    messages.warning(request, f"The email to {invitation.email} could not be sent ({exc}); share the link instead.")
+                    messages.warning(
+                        request, f"The email to {invitation.email} could not be sent ({exc}); share the link instead."
+                    )
                 else:
                     messages.info(request, f"Emailed the invitation to {invitation.email}.")
             return _done(request, "team/members.html", "members-panel", "team:members", lambda: _members_context(request))
@@ -389,7 +391,8 @@ def _credit_move(request: TeamRequest, *, grant: bool) -> HttpResponse:
             else:
                 messages.success(request, f"Revoked {result.amount:,} credits from {name}; they are back in the pool.")
             return _done(request, "team/credits.html", "credits-panel", "team:credits", lambda: _credits_context(request))
-    return _respond(request, "team/credits.html", "credits-panel", _credits_context(request, **{f"{prefix}_form": form}), status=status)
+    context = _credits_context(request, **{f"{prefix}_form": form})
+    return _respond(request, "team/credits.html", "credits-panel", context, status=status)
 
 
 @require_POST
@@ -466,7 +469,8 @@ def access_page(request: TeamRequest) -> HttpResponse:
 def access_tier(request: TeamRequest) -> HttpResponse:
     form = TierAccessForm(request.POST)
     if not form.is_valid():
-        return _respond(request, "team/access.html", "access-panel", _access_context(request, error="Choose a tier and allowed or blocked."), status=400)
+        context = _access_context(request, error="Choose a tier and allowed or blocked.")
+        return _respond(request, "team/access.html", "access-panel", context, status=400)
     tier, blocked = form.cleaned_data["tier"], form.cleaned_data["access"] == "block"
     team_admin.set_tier_access(actor=request.membership, tier=tier, blocked=blocked)
     messages.success(request, f"The {tier} tier is now {'blocked' if blocked else 'allowed'} for the team.")
@@ -479,7 +483,8 @@ def access_model(request: TeamRequest) -> HttpResponse:
     form = ModelAccessForm(request.POST)
     model = CatalogModel.objects.filter(slug=request.POST.get("model", "")).first()
     if not form.is_valid() or model is None:
-        return _respond(request, "team/access.html", "access-panel", _access_context(request, error="Choose a model from the list and a setting."), status=400)
+        context = _access_context(request, error="Choose a model from the list and a setting.")
+        return _respond(request, "team/access.html", "access-panel", context, status=400)
     setting = form.cleaned_data["access"]
     team_admin.set_model_access(actor=request.membership, model=model, setting=setting)
     wording = {"inherit": "follows its tier", "allow": "is always allowed", "block": "is blocked"}[setting]
@@ -533,7 +538,8 @@ def _csv_safe(value: Any) -> Any:
 def ledger_csv(request: TeamRequest) -> HttpResponse:
     form, filters = _ledger_filters(request)
     if form.is_bound and not form.is_valid():
-        context = {"form": form, "page": Paginator(Transfer.objects.none(), 1).get_page(1), "own_only": not request.membership.can_manage}
+        empty = Paginator(Transfer.objects.none(), 1).get_page(1)
+        context = {"form": form, "page": empty, "own_only": not request.membership.can_manage}
         return render(request, "team/ledger.html", context, status=400)
     rows = reports.ledger_rows(team=request.membership.team, **filters)
     writer = csv.writer(_Echo())

@@ -192,7 +192,8 @@ def test_bad_limits_are_refused_beside_the_field(admin_client_, designer, data, 
 
 
 def test_limits_saved_and_audited(admin_client_, designer):
-    response = admin_client_.post(reverse("team:member_limits", args=[designer.pk]), {"monthly_cap": "300", "monthly_refill": "200"})
+    data = {"monthly_cap": "300", "monthly_refill": "200"}
+    response = admin_client_.post(reverse("team:member_limits", args=[designer.pk]), data)
     assert response.status_code == 302
     designer.refresh_from_db()
     assert (designer.monthly_cap, designer.monthly_refill) == (300, 200)

@@ -198,7 +198,9 @@ def test_removing_a_member_returns_their_balance_and_keeps_their_team_images(
     assert credits.ledger_is_balanced()
 
 
-def test_removing_a_member_cancels_their_jobs_in_progress_first(team, owner, designer, ai_model, django_capture_on_commit_callbacks):
+def test_removing_a_member_cancels_their_jobs_in_progress_first(
+    team, owner, designer, ai_model, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False):
         spec = jobs.validate_job(membership=designer, model="test-model", prompt="still queued", count=2)
         job = jobs.submit_job(membership=designer, spec=spec)

@@ -23,7 +23,6 @@ from studio.models import (
     Invitation,
     Membership,
     ModelAccessRule,
-    Role,
     Team,
     TeamClosure,
     Transfer,

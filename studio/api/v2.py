@@ -131,7 +131,6 @@ def generate(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
         model = fields.get("model")
         if not isinstance(model, str) or not model:
             raise ApiError(400, "validation_error", "model is required (see GET /v1/models).", param="model")
-        webhook = _webhook(request, fields)
         references, mask = _references(fields, body)
         try:
             spec = validate_job(
@@ -149,6 +148,8 @@ def generate(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 references=references,
                 mask=mask,
             )
+            # Last, as resolving the webhook's host is the slowest check.
+            webhook = _webhook(request, fields)
             job = submit_api_job(ctx=ctx, spec=spec, claim=claim, webhook=webhook, accepted_for=accepted_body)
         except StudioError as exc:
             raise from_domain(exc, params=PARAMS) from None

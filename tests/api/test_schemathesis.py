@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
@@ -23,7 +24,9 @@ from schemathesis.specs.openapi.checks import (
 
 from providers.models import CatalogModel
 from studio.api.auth import create_api_key
+from studio.api import webhooks
 from studio.api.openapi import build_document
+from studio.api.webhooks import WebhookSender
 from studio.models import Membership
 from tests.api.conftest import SMALL_SIZES
 
@@ -33,8 +36,17 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def bearer(make_member: Callable[..., Membership], make_model: Callable[..., CatalogModel], settings: Any) -> str:
+def bearer(
+    make_member: Callable[..., Membership], make_model: Callable[..., CatalogModel], settings: Any, monkeypatch: Any
+) -> str:
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
+    # Generated webhook hosts must reach neither a DNS server nor the network: every name
+    # is "public" and every delivery is answered in-process.
+    sender = WebhookSender(
+        resolver=lambda host, port: ["93.184.216.34"],
+        transport=httpx.MockTransport(lambda request: httpx.Response(204)),
+    )
+    monkeypatch.setattr(webhooks, "get_sender", lambda: sender)
     settings.STUDIO_API_RATE_LIMIT = 0
     settings.STUDIO_API_MAX_BODY_BYTES = 2 * 1024 * 1024
     # The document's example model, so valid requests reach a real job.

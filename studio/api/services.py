@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 # What publishing a task raises when the broker is down.
 QUEUE_ERRORS: tuple[type[BaseException], ...] = (KombuOperationalError, ConnectionError, TimeoutError, OSError)
 SYNC_WAIT_SLACK = 30.0
+FAST_POLL = 0.025
+FAST_POLL_FOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -106,14 +108,19 @@ def submit_api_job(
 
 def wait_for_job(*, job_id: int, timeout: float) -> Job:
     """Poll the job row until it is terminal or `timeout` passes (the worker does the work)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.02
+    started = time.monotonic()
+    deadline = started + timeout
+    delay = FAST_POLL
     while True:
         job = Job.objects.select_related("catalog_model").get(pk=job_id)
-        if job.is_terminal or time.monotonic() >= deadline:
+        now = time.monotonic()
+        if job.is_terminal or now >= deadline:
             return job
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+        time.sleep(min(delay, max(deadline - now, 0)))
+        # Poll often while a fast provider may be about done (a primary-key read is cheap),
+        # then back off for the slow ones.
+        if now - started > FAST_POLL_FOR:
+            delay = min(delay * 1.5, 0.5)
 
 
 def sync_timeout(job: Job) -> float:

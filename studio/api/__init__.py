@@ -1,1 +1,3 @@
 """Studio's HTTP API: API keys, the OpenAI-compatible and async image endpoints, webhooks."""
+
+from __future__ import annotations

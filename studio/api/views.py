@@ -16,7 +16,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studio.api import v1, v2
-from studio.api.auth import ApiContext, authenticate, create_api_key, keys_visible_to, revoke_api_key
+from studio.api.auth import (
+    ApiContext,
+    authenticate,
+    create_api_key,
+    keys_visible_to,
+    revoke_api_key,
+)
 from studio.api.errors import ApiError, error_response, from_domain
 from studio.api.models import ApiKey, WebhookDelivery
 from studio.api.openapi import build_document, describe_operations

@@ -28,7 +28,13 @@ import httpx
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from studio.api.models import ApiKey, DeliveryStatus, JobWebhook, WebhookDelivery, WebhookEvent
+from studio.api.models import (
+    ApiKey,
+    DeliveryStatus,
+    JobWebhook,
+    WebhookDelivery,
+    WebhookEvent,
+)
 from studio.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)

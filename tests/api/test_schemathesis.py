@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from providers.models import CatalogModel
-from studio.api.auth import create_api_key
 from studio.api import webhooks
+from studio.api.auth import create_api_key
 from studio.api.openapi import build_document
 from studio.api.webhooks import WebhookSender
 from studio.models import Membership

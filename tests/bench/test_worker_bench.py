@@ -15,6 +15,7 @@ otherwise. Jobs are queued first, then the worker starts, so the figures are the
 from __future__ import annotations
 
 import math
+import os
 import re
 import subprocess
 import time
@@ -104,6 +105,12 @@ def peak_rss_mb(process: subprocess.Popen[bytes]) -> tuple[float, int]:
     return total_kb / 1024, len(pids)
 
 
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """User + system CPU the worker has used so far (one process: the threads pool)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_in_flight(arrivals: list[float], duration: float) -> int:
     """Most provider calls open at once, from arrival times of calls lasting `duration`."""
     events = sorted([(t, 1) for t in arrivals] + [(t + duration, -1) for t in arrivals])
@@ -136,6 +143,7 @@ def test_a_one_worker_throughput_on_a_2_second_provider(fake: FakeProvider, memb
     with running_worker(concurrency=SLOTS, log=tmp_path / "worker.log", **fake.env()) as worker:
         finished = wait_until(lambda: all_finished(ids), timeout=300, interval=0.5)
         rss, processes = peak_rss_mb(worker)
+        cpu = cpu_seconds(worker)
     assert finished, (tmp_path / "worker.log").read_text()[-3000:]
 
     succeeded = Job.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count()
@@ -152,6 +160,7 @@ def test_a_one_worker_throughput_on_a_2_second_provider(fake: FakeProvider, memb
         f"      throughput {rate:.1f} jobs/s vs ideal {ideal:.1f} (slots / latency): {100 * rate / ideal:.0f}%\n"
         f"      peak provider calls in flight: {in_flight}; provider calls: {len(calls)}\n"
         f"      run_job task: {task_seconds(tmp_path / 'worker.log', 'studio.tasks.run_job')}\n"
+        f"      worker CPU {cpu:.1f} s ({1000 * cpu / SYNC_JOBS:.0f} ms per job; one process, one GIL)\n"
         f"      worker peak RSS (VmHWM, {processes} process): {rss:.0f} MB"
     )
     assert succeeded == SYNC_JOBS
@@ -168,6 +177,7 @@ def test_b_async_polling_holds_no_slot(fake: FakeProvider, member: Membership, t
     with running_worker(concurrency=ASYNC_SLOTS, log=tmp_path / "worker.log", **fake.env()) as worker:
         finished = wait_until(lambda: all_finished(ids), timeout=4 * ASYNC_SECONDS, interval=0.5)
         rss, _ = peak_rss_mb(worker)
+        cpu = cpu_seconds(worker)
     assert finished, (tmp_path / "worker.log").read_text()[-3000:]
 
     span = span_seconds(ids)
@@ -182,7 +192,7 @@ def test_b_async_polling_holds_no_slot(fake: FakeProvider, member: Membership, t
         f"      poll task: {task_seconds(tmp_path / 'worker.log', 'studio.tasks.poll_job')}; "
         f"run_job (submit) task: {task_seconds(tmp_path / 'worker.log', 'studio.tasks.run_job')}\n"
         f"      {len(submits)} submits, {len(polls)} polls ({len(polls) / ASYNC_JOBS:.1f} per job), "
-        f"worker peak RSS {rss:.0f} MB"
+        f"worker CPU {cpu:.1f} s, peak RSS {rss:.0f} MB"
     )
     assert Job.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count() == ASYNC_JOBS
     assert len(submits) == ASYNC_JOBS and len(provider_ids) == ASYNC_JOBS  # exactly one submit per job

@@ -711,15 +711,8 @@ def recover_stalled_jobs(*, now: Any = None) -> int:
 def build_request(job: Job) -> GenerationRequest:
     """Turn a job (and its thread) into the adapter's request dataclass."""
     inputs = list(job.inputs.all())
-    references = tuple(
-        _input_image(i.file.open("rb").read(), i.mime_type, i.width, i.height)
-        for i in inputs
-        if i.kind == JobInput.Kind.REFERENCE
-    )
-    mask = next(
-        (_input_image(i.file.open("rb").read(), i.mime_type, i.width, i.height) for i in inputs if i.kind == JobInput.Kind.MASK),
-        None,
-    )
+    references = tuple(_stored_input(i) for i in inputs if i.kind == JobInput.Kind.REFERENCE)
+    mask = next((_stored_input(i) for i in inputs if i.kind == JobInput.Kind.MASK), None)
     params = job.params or {}
     model = job.catalog_model
     options = {**(model.fixed_options or {}), **params.get("options", {})}
@@ -754,6 +747,12 @@ def build_request(job: Job) -> GenerationRequest:
 
 def _input_image(data: bytes, mime: str, width: int, height: int) -> InputImage:
     return InputImage(data=data, mime_type=mime, width=width, height=height)
+
+
+def _stored_input(job_input: JobInput) -> InputImage:
+    with job_input.file.open("rb") as handle:
+        data = handle.read()
+    return _input_image(data, job_input.mime_type, job_input.width, job_input.height)
 
 
 def build_history(job: Job) -> tuple[Turn, ...]:

@@ -12,6 +12,8 @@ import io
 import logging
 import time
 from abc import ABC
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import httpx
@@ -95,7 +97,7 @@ class ProviderAdapter(ABC):
     ) -> httpx.Response:
         """Send one HTTP call with connect/read timeouts; map failures to the taxonomy."""
         all_headers = {**self.auth_headers(), **(headers or {})}
-        try:
+        with self.transport_errors():
             response = self.client().request(
                 method,
                 url,
@@ -103,14 +105,6 @@ class ProviderAdapter(ABC):
                 timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
                 **kwargs,
             )
-        except httpx.TimeoutException as exc:
-            raise ProviderError(
-                ErrorCode.TIMEOUT, f"{self.family} did not answer in time", provider=self.family
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ProviderError(
-                ErrorCode.UNAVAILABLE, f"{self.family} could not be reached", provider=self.family
-            ) from exc
         if 300 <= response.status_code < 400:
             # Redirects are never followed (the key header must not travel on).
             raise ProviderError(
@@ -122,6 +116,21 @@ class ProviderAdapter(ABC):
         if response.status_code >= 400:
             raise self.error_from_response(response)
         return response
+
+    @contextmanager
+    def transport_errors(self, what: str = "") -> Iterator[None]:
+        """Turn httpx's timeouts and connection failures into the taxonomy."""
+        subject = f"{self.family}{': ' + what if what else ''}"
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise ProviderError(
+                ErrorCode.TIMEOUT, f"{subject} did not answer in time", provider=self.family
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ProviderError(
+                ErrorCode.UNAVAILABLE, f"{subject} could not be reached", provider=self.family
+            ) from exc
 
     def error_from_response(self, response: httpx.Response) -> ProviderError:
         """Sort an HTTP error answer into the taxonomy. Adapters refine with `error_details`."""
@@ -147,7 +156,7 @@ class ProviderAdapter(ABC):
 
     def download(self, url: str, *, timeout: float = DOWNLOAD_TIMEOUT) -> GeneratedImage:
         """Fetch an ephemeral result URL at once (they expire in minutes)."""
-        try:
+        with self.transport_errors("result download"):
             with self.client().stream(
                 "GET", url, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
             ) as response:
@@ -170,14 +179,6 @@ class ProviderAdapter(ABC):
                             provider=self.family,
                         )
                     chunks.append(chunk)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(
-                ErrorCode.TIMEOUT, f"{self.family}: result download timed out", provider=self.family
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ProviderError(
-                ErrorCode.UNAVAILABLE, f"{self.family}: result download failed", provider=self.family
-            ) from exc
         return measured_image(b"".join(chunks), provider=self.family)
 
 

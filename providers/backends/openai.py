@@ -395,7 +395,7 @@ class OpenAIAdapter(ImagesAPIAdapter):
         """POST and yield each server-sent event's JSON `data` as it arrives."""
         headers = {**self.auth_headers(), "Accept": "text/event-stream"}
         try:
-            with self.client().stream(
+            with self.transport_errors(), self.client().stream(
                 "POST",
                 self.url(path),
                 headers=headers,
@@ -423,14 +423,6 @@ class OpenAIAdapter(ImagesAPIAdapter):
                         yield json.loads(data)
                 if data_lines and data_lines != ["[DONE]"]:
                     yield json.loads("\n".join(data_lines))
-        except httpx.TimeoutException as exc:
-            raise ProviderError(
-                ErrorCode.TIMEOUT, f"{self.family} did not answer in time", provider=self.family
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ProviderError(
-                ErrorCode.UNAVAILABLE, f"{self.family} could not be reached", provider=self.family
-            ) from exc
         except json.JSONDecodeError as exc:
             raise ProviderError(
                 ErrorCode.UPSTREAM_ERROR, f"{self.family}: malformed stream event", provider=self.family

@@ -97,7 +97,7 @@ def authenticate(request: HttpRequest) -> ApiContext:
     if scheme.lower() != "bearer" or not token:
         raise unauthorized("Send your API key as `Authorization: Bearer <key>`.")
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_SCHEME:
+    if len(parts) != 3 or parts[0] != KEY_SCHEME or not token.isascii() or not token.isprintable():
         raise unauthorized("That is not a Studio API key.")
     key = ApiKey.objects.select_related("user", "team").filter(prefix=parts[1]).first()
     if key is None or not hmac.compare_digest(key.key_hash, hash_key(token)):

@@ -58,6 +58,7 @@ def read_body(request: HttpRequest) -> Body:
             fields = _form_fields(request)
         except RequestDataTooBig:
             raise too_large(limit) from None
+        check_text(fields)
         return Body(fields=fields, canonical=_canonical({"fields": fields}))
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "Send application/json or multipart/form-data.")
@@ -72,6 +73,7 @@ def read_body(request: HttpRequest) -> Body:
         raise ApiError(400, "validation_error", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "validation_error", "The body must be a JSON object.")
+    check_text(data)
     return Body(fields=data, canonical=_canonical(data))
 
 
@@ -92,8 +94,36 @@ def _read_multipart(request: HttpRequest, limit: int) -> Body:
         raise ApiError(400, "validation_error", "Too many files in one request.") from None
     except MultiPartParserError:
         raise ApiError(400, "validation_error", "The multipart body could not be parsed.") from None
+    check_text(fields)
     digests = {name: [hashlib.sha256(u.data).hexdigest() for u in uploads] for name, uploads in files.items()}
     return Body(fields=fields, files=files, canonical=_canonical({"fields": fields, "files": digests}))
+
+
+def is_clean_text(value: str) -> bool:
+    """No NUL and no lone surrogate: text that PostgreSQL (and UTF-8) can store."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(data: Any, *, param: str | None = None) -> None:
+    """Refuse strings the database cannot store, anywhere in the body, naming the field."""
+    if isinstance(data, str):
+        if not is_clean_text(data):
+            raise ApiError(
+                400, "validation_error", "Text must be valid Unicode without NUL characters.", param=param
+            )
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            check_text(key, param=param or str(key)[:100].encode("utf-8", "replace").decode())
+            check_text(value, param=param or str(key))
+    elif isinstance(data, list):
+        for item in data:
+            check_text(item, param=param)
 
 
 def _form_fields(request: HttpRequest) -> dict[str, Any]:

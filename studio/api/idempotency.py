@@ -64,7 +64,7 @@ def key_from(request: HttpRequest) -> str | None:
 
 def fingerprint(*, method: str, path: str, canonical_body: bytes) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{method.upper()}\n{path}\n".encode())
+    digest.update(f"{method.upper()}\n{path}\n".encode("utf-8", "surrogatepass"))
     digest.update(canonical_body)
     return digest.hexdigest()
 
@@ -82,7 +82,8 @@ def claim_key(
                     key=key,
                     fingerprint=fingerprint,
                     method=method.upper(),
-                    path=path[:300],
+                    # Stored for the admin only; keep it storable whatever the URL held.
+                    path=path.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")[:300],
                     created_at=now,
                     expires_at=now + ttl(),
                 )

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from gallery.services import load_image_bytes
 from providers.models import CatalogModel, ModelAlias
 from studio.api.auth import ApiContext
-from studio.api.bodies import Body, decode_image, read_body
+from studio.api.bodies import Body, decode_image, is_clean_text, read_body
 from studio.api.errors import ApiError, from_domain, job_error
 from studio.api.idempotency import Claim, complete, run_idempotent
 from studio.api.resources import model_resource
@@ -67,7 +67,7 @@ def list_models(request: HttpRequest, ctx: ApiContext) -> JsonResponse:
 
 
 def get_model(request: HttpRequest, ctx: ApiContext, model_id: str) -> JsonResponse:
-    model = CatalogModel.objects.resolve(model_id)
+    model = CatalogModel.objects.resolve(model_id) if is_clean_text(model_id) else None
     if model is None or not model.enabled:
         raise ApiError(404, "not_found", f"No model “{model_id}”.", param="model")
     reason = model_block_reason(membership=ctx.membership, model=model)

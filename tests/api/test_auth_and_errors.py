@@ -159,3 +159,27 @@ def test_old_last_used_is_refreshed_but_not_on_every_call(api, key_pair, gpt_mod
     api.get("/v1/models")
     key.refresh_from_db()
     assert key.last_used_at == stamp
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"model": "gpt-image-test\\u0000", "prompt": "x"}',
+        '{"model": "gpt-image-test", "prompt": "a \\ud991 lone surrogate"}',
+        '{"model": "gpt-image-test", "prompt": "x", "params": {"style": "\\u0000"}}',
+        '{"model": "gpt-image-test", "prompt": "x", "webhookUrl": "https://a.example/\\u0000"}',
+    ],
+)
+def test_text_the_database_cannot_store_is_400_not_500(api, gpt_model, raw):
+    # Found by schemathesis on PostgreSQL: NUL and lone surrogates reached the ORM.
+    for path in ("/v2/images/generate", "/v1/images/generations"):
+        response = api.post(path, raw, content_type="application/json", headers={"Idempotency-Key": "nul"})
+        assert error_of(response, 400)["code"] == "validation_error"
+
+
+def test_nul_in_paths_and_keys_is_not_a_server_error(api, key_pair, gpt_model):
+    assert error_of(api.get("/v1/models/gpt%00x"), 404)["code"] == "not_found"
+    assert error_of(api.post("/v2/jobs/%00/cancel", headers={"Idempotency-Key": "p"}), 404)["code"] == "not_found"
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {key_pair[1]}\x00").get("/v1/models")
+    assert response.status_code in (200, 401)
+    assert error_of(Client(HTTP_AUTHORIZATION="Bearer stu_\x00_x").get("/v1/models"), 401)["code"] == "unauthorized"

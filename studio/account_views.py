@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from studio.models import User
@@ -33,6 +34,10 @@ class SignUpForm(UserCreationForm):
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
+    # Back to where the visitor came from (an invitation link), never to another site.
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        next_url = ""
     if request.method == "POST" and form.is_valid():
         user = register_user(
             username=form.cleaned_data["username"],
@@ -41,5 +46,10 @@ def signup(request: HttpRequest) -> HttpResponse:
             team_name=form.cleaned_data["team_name"],
         )
         login(request, user)
-        return redirect("studio:home")
-    return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
+        return redirect(next_url or "studio:home")
+    return render(
+        request,
+        "registration/signup.html",
+        {"form": form, "next": next_url},
+        status=400 if form.errors else 200,
+    )

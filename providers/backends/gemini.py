@@ -210,6 +210,11 @@ class GeminiAdapter(GoogleAdapter):
                 dict(thinking) if isinstance(thinking, Mapping) else {"thinkingLevel": str(thinking)}
             )
 
+        media_resolution = str(request.options.get("media_resolution") or "").lower()
+        if media_resolution in ("low", "medium", "high"):
+            # How finely the reference images are read (004's input image resolution).
+            generation_config["mediaResolution"] = f"MEDIA_RESOLUTION_{media_resolution.upper()}"
+
         body: dict[str, Any] = {"contents": contents, "generationConfig": generation_config}
         if request.options.get("grounding"):
             body["tools"] = [{"google_search": {}}]

@@ -172,3 +172,16 @@ def test_reference_upload_works_through_the_form(designer_client, ai_model, djan
     job = Job.objects.get()
     assert job.status == JobStatus.SUCCEEDED
     assert job.inputs.get().width == 300
+
+
+def test_signup_returns_to_a_local_next_but_never_to_another_site(client: Client):
+    form = {"email": "n1@example.com", "password1": "a-long-pass-phrase-1", "password2": "a-long-pass-phrase-1"}
+    page = client.get(reverse("signup"), {"next": "/team/invitations/abc/"}).content.decode()
+    assert 'name="next" value="/team/invitations/abc/"' in page
+    response = client.post(reverse("signup"), form | {"username": "n1", "next": "/team/invitations/abc/"})
+    assert response.status_code == 302 and response["Location"] == "/team/invitations/abc/"
+    other = Client().post(
+        reverse("signup"),
+        form | {"username": "n2", "email": "n2@example.com", "next": "https://evil.example/phish"},
+    )
+    assert other.status_code == 302 and other["Location"] == reverse("studio:home")

@@ -108,6 +108,17 @@ def test_thinking_level_for_gemini_3(respx_mock: respx.MockRouter) -> None:
     assert sent_json(route)["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "high"}
 
 
+def test_input_image_resolution_becomes_media_resolution(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.post(PRO).respond(json=load_json("gemini_image.json"))
+
+    GeminiAdapter(api_key="g-key").generate(pro_request(options={"media_resolution": "low"}))
+    GeminiAdapter(api_key="g-key").generate(pro_request(options={"media_resolution": "bogus"}))
+
+    first, second = (json.loads(call.request.content) for call in route.calls)
+    assert first["generationConfig"]["mediaResolution"] == "MEDIA_RESOLUTION_LOW"
+    assert "mediaResolution" not in second["generationConfig"]
+
+
 def test_fourteen_references_go_inline_after_the_prompt(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.post(PRO).respond(json=load_json("gemini_image.json"))
     colours = [(i * 18, 255 - i * 18, 90) for i in range(14)]

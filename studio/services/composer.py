@@ -411,6 +411,8 @@ class PriceLine:
 
 @dataclass(frozen=True)
 class GroupQuote:
+    """Several priced lines against one balance (compare, and batch below)."""
+
     lines: tuple[PriceLine, ...]
     balance: int
 
@@ -545,25 +547,14 @@ class BatchLine:
 
 
 @dataclass(frozen=True)
-class BatchPreview:
-    lines: tuple[BatchLine, ...]
-    balance: int
+class BatchPreview(GroupQuote):
+    """A batch priced line by line; lines with an error cost nothing and block the submit."""
 
-    @property
-    def total(self) -> int:
-        return sum(line.total for line in self.lines)
-
-    @property
-    def balance_after(self) -> int:
-        return self.balance - self.total
+    lines: tuple[BatchLine, ...]  # type: ignore[assignment]
 
     @property
     def errors(self) -> int:
         return sum(1 for line in self.lines if line.error)
-
-    @property
-    def affordable(self) -> bool:
-        return self.total <= self.balance
 
     @property
     def ready(self) -> bool:

@@ -15,6 +15,7 @@ from providers.backends.bfl import BFLAdapter, batch_sizes, seed_for
 from providers.errors import ErrorCode, ProviderError
 from providers.types import GenerationRequest, InputImage, Submission
 from tests.images import make_jpeg, make_png
+from tests.providers.backends.helpers import reloaded
 
 BASE = "https://api.bfl.ai"
 # The task lives on one cluster: its polling host differs from the base URL.
@@ -37,16 +38,6 @@ def make_request(**overrides: Any) -> GenerationRequest:
 
 def adapter() -> BFLAdapter:
     return BFLAdapter(api_key="bfl-key")
-
-
-def reloaded(submission: Submission) -> Submission:
-    """The job layer keeps the submission as JSON between polls."""
-    return Submission(
-        provider_job_id=submission.provider_job_id,
-        poll_url=submission.poll_url,
-        state=json.loads(json.dumps(submission.state)),
-        poll_after=submission.poll_after,
-    )
 
 
 def accepted(task_id: str) -> dict[str, Any]:

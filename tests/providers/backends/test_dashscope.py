@@ -11,8 +11,9 @@ import respx
 
 from providers.backends.dashscope import DashScopeAdapter
 from providers.errors import ErrorCode, ProviderError
-from providers.types import GenerationRequest, InputImage, Submission
+from providers.types import GenerationRequest, InputImage
 from tests.images import make_png
+from tests.providers.backends.helpers import reloaded
 
 BASE = "https://dashscope-intl.aliyuncs.com/api/v1"
 OSS = "https://dashscope-result-sgp.oss-ap-southeast-1.aliyuncs.com/1/a.png"
@@ -29,11 +30,6 @@ def make_request(**overrides: Any) -> GenerationRequest:
     }
     fields.update(overrides)
     return GenerationRequest(**fields)
-
-
-def reloaded(submission: Submission) -> Submission:
-    state = json.loads(json.dumps(submission.state))
-    return Submission(submission.provider_job_id, submission.poll_url, state, submission.poll_after)
 
 
 def task(task_id: str, status: str, **output: Any) -> dict[str, Any]:

@@ -11,8 +11,9 @@ import respx
 
 from providers.backends.fal import FalAdapter
 from providers.errors import ErrorCode, ProviderError
-from providers.types import GenerationRequest, InputImage, Submission
+from providers.types import GenerationRequest, InputImage
 from tests.images import make_jpeg, make_png
+from tests.providers.backends.helpers import reloaded
 
 QUEUE = "https://queue.fal.run"
 APP = "fal-ai/flux-pro/v1.1-ultra"
@@ -33,11 +34,6 @@ def make_request(**overrides: Any) -> GenerationRequest:
     }
     fields.update(overrides)
     return GenerationRequest(**fields)
-
-
-def reloaded(submission: Submission) -> Submission:
-    state = json.loads(json.dumps(submission.state))
-    return Submission(submission.provider_job_id, submission.poll_url, state, submission.poll_after)
 
 
 def queued(request_id: str) -> dict[str, Any]:

@@ -11,8 +11,9 @@ import respx
 
 from providers.backends.leonardo import LeonardoAdapter
 from providers.errors import ErrorCode, ProviderError
-from providers.types import GenerationRequest, InputImage, Submission
+from providers.types import GenerationRequest, InputImage
 from tests.images import make_jpeg, make_png
+from tests.providers.backends.helpers import reloaded
 
 BASE = "https://cloud.leonardo.ai/api/rest"
 PHOENIX = "de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3"
@@ -30,11 +31,6 @@ def make_request(**overrides: Any) -> GenerationRequest:
     }
     fields.update(overrides)
     return GenerationRequest(**fields)
-
-
-def reloaded(submission: Submission) -> Submission:
-    state = json.loads(json.dumps(submission.state))
-    return Submission(submission.provider_job_id, submission.poll_url, state, submission.poll_after)
 
 
 def created(gen_id: str) -> dict[str, Any]:

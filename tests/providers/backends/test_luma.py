@@ -11,8 +11,9 @@ import respx
 
 from providers.backends.luma import LumaAdapter
 from providers.errors import ErrorCode, ProviderError
-from providers.types import GenerationRequest, InputImage, Submission
+from providers.types import GenerationRequest, InputImage
 from tests.images import make_jpeg, make_png
+from tests.providers.backends.helpers import reloaded
 
 BASE = "https://api.lumalabs.ai/dream-machine/v1"
 ASSET = "https://storage.cdn-luma.com/photon/gen-1/result.jpg"
@@ -30,11 +31,6 @@ def make_request(**overrides: Any) -> GenerationRequest:
     }
     fields.update(overrides)
     return GenerationRequest(**fields)
-
-
-def reloaded(submission: Submission) -> Submission:
-    state = json.loads(json.dumps(submission.state))
-    return Submission(submission.provider_job_id, submission.poll_url, state, submission.poll_after)
 
 
 def generation(gen_id: str, state: str, **extra: Any) -> dict[str, Any]:

@@ -12,8 +12,9 @@ import respx
 
 from providers.backends.replicate import ReplicateAdapter
 from providers.errors import ErrorCode, ProviderError
-from providers.types import GenerationRequest, InputImage, Submission
+from providers.types import GenerationRequest, InputImage
 from tests.images import make_png, make_webp
+from tests.providers.backends.helpers import reloaded
 
 BASE = "https://api.replicate.com/v1"
 OUTPUT = "https://replicate.delivery/xezq/abc/out-0.webp"
@@ -31,11 +32,6 @@ def make_request(**overrides: Any) -> GenerationRequest:
     }
     fields.update(overrides)
     return GenerationRequest(**fields)
-
-
-def reloaded(submission: Submission) -> Submission:
-    state = json.loads(json.dumps(submission.state))
-    return Submission(submission.provider_job_id, submission.poll_url, state, submission.poll_after)
 
 
 def prediction(pred_id: str, status: str, **extra: Any) -> dict[str, Any]:

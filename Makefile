@@ -35,9 +35,10 @@ test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
-	STUDIO_BENCH=1 $(PY) -m pytest tests/bench -s -q -p no:randomly $(PYTEST_ARGS)
+	STUDIO_BENCH=1 $(PY) -m pytest tests/bench -s -q $(PYTEST_ARGS)
 
 lint: install-dev
+	$(VENV)/bin/ruff check .
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

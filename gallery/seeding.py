@@ -111,7 +111,7 @@ def seed_gallery(
 
     started = time.monotonic()
     rng = random.Random(seed)  # noqa: S311 - repeatable synthetic data
-    User = get_user_model()
+    User = get_user_model()  # noqa: N806 - a model class
     Job = apps.get_model("studio", "Job")
     CatalogModel = apps.get_model("providers", "CatalogModel")
     models = list(CatalogModel.objects.filter(enabled=True).order_by("slug"))

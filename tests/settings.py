@@ -10,7 +10,7 @@ os.environ.setdefault("DEBUG", "false")
 # Each test run gets its own data dir so the suite never touches a developer's var/.
 os.environ.setdefault("STUDIO_DATA_DIR", tempfile.mkdtemp(prefix="studio-test-"))
 
-from studio.settings import *  # noqa: E402,F403
+from studio.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

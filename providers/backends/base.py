@@ -156,29 +156,28 @@ class ProviderAdapter(ABC):
 
     def download(self, url: str, *, timeout: float = DOWNLOAD_TIMEOUT) -> GeneratedImage:
         """Fetch an ephemeral result URL at once (they expire in minutes)."""
-        with self.transport_errors("result download"):
-            with self.client().stream(
-                "GET", url, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
+        with self.transport_errors("result download"), self.client().stream(
+            "GET", url, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ProviderError(
+                    status_to_code(response.status_code),
+                    f"{self.family}: result download failed (HTTP {response.status_code})",
+                    status=response.status_code,
+                    provider=self.family,
+                )
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_DOWNLOAD_BYTES:
                     raise ProviderError(
-                        status_to_code(response.status_code),
-                        f"{self.family}: result download failed (HTTP {response.status_code})",
-                        status=response.status_code,
+                        ErrorCode.UPSTREAM_ERROR,
+                        f"{self.family}: result image is too large",
                         provider=self.family,
                     )
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise ProviderError(
-                            ErrorCode.UPSTREAM_ERROR,
-                            f"{self.family}: result image is too large",
-                            provider=self.family,
-                        )
-                    chunks.append(chunk)
+                chunks.append(chunk)
         return measured_image(b"".join(chunks), provider=self.family)
 
 
@@ -270,7 +269,7 @@ def measured_image(data: bytes, *, provider: str = "", revised_prompt: str | Non
         with Image.open(io.BytesIO(data)) as img:
             mime = _FORMAT_MIME.get(img.format or "", "application/octet-stream")
             width, height = img.size
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means a broken answer
+    except Exception as exc:
         raise ProviderError(
             ErrorCode.UPSTREAM_ERROR, f"{provider}: returned data is not an image", provider=provider
         ) from exc

@@ -145,3 +145,6 @@ class JobInput(models.Model):
 
     class Meta:
         ordering = ["kind", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.position} of job {self.job_id}"

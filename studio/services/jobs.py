@@ -38,7 +38,7 @@ from providers.types import (
 )
 from studio.input_links import public_input_url
 from studio.models import Job, JobInput, JobStatus, Membership, User
-from studio.services import credits
+from studio.services import credits, events
 from studio.services.access import model_block_reason
 from studio.services.errors import (
     InsufficientCredits,
@@ -597,10 +597,8 @@ def set_progress(*, job_id: int, percent: int) -> None:
 
 
 def notify_job_event(*, job_id: int, event: str) -> None:
-    """Tell the API's webhooks (progress, succeeded, failed, canceled) once this commits."""
-    from studio.api.webhooks import notify_job_event as notify  # the API depends on jobs, not back
-
-    transaction.on_commit(lambda: notify(job_id=job_id, event=event))
+    """Announce a job event to the listeners (webhooks, metrics) once this commits."""
+    events.publish_job_event(job_id=job_id, event=event)
 
 
 def complete_job(*, job_id: int, result: GenerationResult) -> Job:

@@ -171,7 +171,7 @@ def test_l7_twenty_concurrent_posts_with_one_key_make_one_job_and_one_hold(key_p
             response = post(client, BODY, key="race")
             with lock:
                 answers.append((response.status_code, response.json(), response.get("Idempotent-Replayed", "")))
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()

@@ -61,7 +61,7 @@ def receiver_factory() -> Iterator[Callable[[], Receiver]]:
         box: dict[str, Receiver] = {}
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 box["r"].requests.append(
                     {

@@ -331,13 +331,13 @@ class ProviderHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     server_version = "FakeProvider/1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: tests read `requests` instead
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self.dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         self.dispatch("POST")
 
     # -- plumbing -------------------------------------------------------------------
@@ -375,7 +375,7 @@ class ProviderHandler(BaseHTTPRequestHandler):
             handler(recorded, split.path)
         except BadRequest as exc:
             self.send_json(400, error_body(route, 400, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a bug in the fake must show, not hang the client
+        except Exception as exc:
             fake.crashes.append(f"{method} {split.path}: {exc!r}")
             self.send_json(500, error_body(route, 500, f"fake provider crashed: {exc!r}"))
 

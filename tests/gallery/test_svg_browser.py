@@ -59,7 +59,7 @@ def fired_in(browser: Any, markup: str) -> list[str]:
         try:
             element.hover(timeout=200, force=True)
             element.click(timeout=200, force=True, no_wait_after=True)
-        except Exception:  # noqa: BLE001, S112 - invisible or zero-size elements cannot be hovered
+        except Exception:  # noqa: S112 - invisible or zero-size elements cannot be hovered
             continue
     page.wait_for_timeout(300)  # let SMIL animations begin and end
     fired = list(page.evaluate("window.fired"))

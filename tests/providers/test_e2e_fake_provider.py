@@ -142,7 +142,7 @@ def test_bfl_job_is_submitted_once_polled_by_rescheduled_tasks_and_downloaded(
     assert all(p.method == "GET" and p.query == {"id": job.provider_job_id} for p in polls)
     assert all(p.headers["x-key"] == "fake-bfl-key" for p in polls)
     # Each poll is its own short task scheduled after the previous one (no loop holding a slot).
-    assert all(later.at - earlier.at >= 0.45 for earlier, later in zip(polls, polls[1:]))
+    assert all(later.at - earlier.at >= 0.45 for earlier, later in zip(polls, polls[1:], strict=False))
     poll_tasks = re.findall(r"Task studio\.tasks\.poll_job\[[^\]]+\] received", log_path.read_text(errors="replace"))
     assert len(poll_tasks) >= len(polls)
     (download,) = fake.requests_to("file")

@@ -107,7 +107,7 @@ def test_every_adapter_call_passes_a_timeout(tmp_path: Path) -> None:
     calls = json.loads(report.read_text())
     assert [c for c in calls if c["problem"]] == []
     exercised = {c["adapter"] for c in calls}
-    assert ADAPTER_MODULES <= exercised, f"adapters never called: {sorted(ADAPTER_MODULES - exercised)}"
+    assert exercised >= ADAPTER_MODULES, f"adapters never called: {sorted(ADAPTER_MODULES - exercised)}"
     assert len(calls) > 100
 
 

@@ -27,7 +27,7 @@ def run_threads(count: int, target: Callable[[int], None]) -> None:
         try:
             barrier.wait(timeout=30)
             target(index)
-        except BaseException as exc:  # noqa: BLE001 - collected and re-raised below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()

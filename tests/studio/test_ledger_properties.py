@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import pytest
@@ -39,17 +40,13 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(amount=st.integers(min_value=1, max_value=300))
     def grant(self, amount: int) -> None:
-        try:
+        with contextlib.suppress(InsufficientCredits):
             credits.grant_credits(membership=self.membership, amount=amount)
-        except InsufficientCredits:
-            pass
 
     @rule(amount=st.integers(min_value=1, max_value=300))
     def revoke(self, amount: int) -> None:
-        try:
+        with contextlib.suppress(InsufficientCredits):
             credits.revoke_credits(membership=self.membership, amount=amount)
-        except InsufficientCredits:
-            pass
 
     @rule(count=st.integers(min_value=1, max_value=4))
     def submit(self, count: int) -> None:

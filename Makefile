@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench lint venv install install-dev clean
+.PHONY: run test bench loadtest prod-venv lint venv install install-dev clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit("Studio needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -36,6 +36,23 @@ test: install-dev
 
 bench: install-dev
 	STUDIO_BENCH=1 $(PY) -m pytest tests/bench -s -q $(PYTEST_ARGS)
+
+# A virtualenv from requirements.txt alone, as the Docker image installs: the load suite runs
+# the servers from it, so a runtime dependency that only the dev requirements bring fails there.
+PROD_VENV := var/prod-venv
+$(PROD_VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Studio needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	rm -rf $(PROD_VENV)
+	$(PYTHON) -m venv $(PROD_VENV)
+	$(PROD_VENV)/bin/pip install --quiet --upgrade pip
+	$(PROD_VENV)/bin/pip install --quiet -r requirements.txt
+	@touch $@
+
+prod-venv: $(PROD_VENV)/.installed
+
+# The load and chaos suite (tests/load): needs DATABASE_URL (PostgreSQL) and redis-server.
+loadtest: install-dev prod-venv
+	STUDIO_LOAD=1 $(PY) -m pytest tests/load -s -q $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so it sees the views' exceptions first: a busy database is a 503, not a 500.
+    "studio.unavailable.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -231,7 +233,10 @@ CELERY_TASK_TIME_LIMIT = 660
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(STUDIO_DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "recover-stalled-jobs": {"task": "studio.tasks.recover_stalled_jobs", "schedule": 60.0},
+    # Lapsed leases, missed polls and lost tasks are found within seconds of the lease.
+    "recover-stalled-jobs": {
+        "task": "studio.tasks.recover_stalled_jobs", "schedule": 10.0, "options": {"expires": 10.0}
+    },
     # Daily just after midnight, so a refill the pool could not cover is tried again the next day.
     "monthly-refills": {"task": "studio.tasks.run_monthly_refills", "schedule": crontab(hour=0, minute=10)},
     "gallery-purge-deleted-images": {"task": "gallery.tasks.purge_deleted_images", "schedule": 3600.0},
@@ -302,9 +307,12 @@ if STUDIO_DEMO_RENDER not in ("auto", "off", "all"):
 STUDIO_DEMO_DELAY = env.float("STUDIO_DEMO_DELAY", default=1.5)
 # Attempts per job for retryable provider errors (rate_limited, unavailable, timeout,
 # upstream_error), with exponential back-off and full jitter.
-STUDIO_MAX_ATTEMPTS = env.int("STUDIO_MAX_ATTEMPTS", default=4)
+# Eight attempts with the back-off below outlast a provider outage of about 90 s.
+STUDIO_MAX_ATTEMPTS = env.int("STUDIO_MAX_ATTEMPTS", default=8)
 STUDIO_RETRY_BASE_SECONDS = env.float("STUDIO_RETRY_BASE_SECONDS", default=2.0)
-STUDIO_RETRY_MAX_SECONDS = env.float("STUDIO_RETRY_MAX_SECONDS", default=300.0)
+STUDIO_RETRY_MAX_SECONDS = env.float("STUDIO_RETRY_MAX_SECONDS", default=60.0)
+# A running job's lease: renewed by its worker every third of this, run again once it lapses.
+STUDIO_JOB_LEASE_SECONDS = env.float("STUDIO_JOB_LEASE_SECONDS", default=30.0)
 # This studio's public origin (https://studio.example.com) for providers that fetch our
 # files by URL: Luma takes reference images only as signed links under it. Empty: Luma
 # jobs with references are refused with a clear message.

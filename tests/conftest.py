@@ -15,8 +15,12 @@ from studio.services import credits, teams
 from tests.fakes.server import FakeProvider
 
 # Benchmarks run only under `make bench` (STUDIO_BENCH=1), never in `make test`.
+collect_ignore_glob: list[str] = []
 if os.environ.get("STUDIO_BENCH") != "1":
-    collect_ignore_glob = ["bench"]
+    collect_ignore_glob.append("bench")
+# The load and chaos suite runs under `make loadtest` (PostgreSQL + Redis), not `make test`.
+if os.environ.get("STUDIO_LOAD") != "1":
+    collect_ignore_glob.append("load")
 
 SQUARE_AND_WIDE = {"default": {"1:1": [1024, 1024], "16:9": [1344, 768], "9:16": [768, 1344]}}
 

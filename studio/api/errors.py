@@ -11,6 +11,7 @@ from studio.services.errors import (
     InsufficientCredits,
     ModelNotAllowed,
     PermissionDenied,
+    ServiceUnavailable,
     StudioError,
     ValidationFailed,
 )
@@ -65,6 +66,8 @@ def from_domain(exc: StudioError, *, params: Mapping[str, str] | None = None) ->
         return ApiError(403, "model_not_allowed", exc.message, param=param)
     if isinstance(exc, PermissionDenied):
         return ApiError(403, "permission_denied", exc.message)
+    if isinstance(exc, ServiceUnavailable):
+        return ApiError(503, "unavailable", exc.message, headers={"Retry-After": str(exc.retry_after)})
     return ApiError(400, exc.code or "validation_error", exc.message, param=param)
 
 
@@ -89,4 +92,14 @@ def job_error(code: str, message: str) -> ApiError:
         message or "The generation failed.",
         # The openai SDK retries 5xx on its own; the job was retried already.
         headers={"x-should-retry": "false"},
+    )
+
+
+def database_unavailable() -> ApiError:
+    """A database error that outlived the services' retries: nothing was changed."""
+    return ApiError(
+        503,
+        "unavailable",
+        "The database is busy or unreachable; nothing was changed. Try again shortly.",
+        headers={"Retry-After": "2"},
     )

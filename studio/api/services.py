@@ -16,6 +16,7 @@ from studio.api.errors import ApiError
 from studio.api.idempotency import Claim, attach_job
 from studio.api.webhooks import register_job_webhook
 from studio.models import Job
+from studio.services.db import transient_retry
 from studio.services.jobs import JobSpec, fail_job, submit_job
 
 logger = logging.getLogger(__name__)
@@ -85,24 +86,38 @@ def submit_api_job(
     hold comes straight back, and answer 503."""
     if not broker_available():
         raise queue_down()
-    job: Job | None = None
+    created: list[Job] = []
     try:
-        with transaction.atomic():
-            job = submit_job(membership=ctx.membership, spec=spec, source="api")
-            if webhook is not None:
-                register_job_webhook(
-                    job=job, api_key=ctx.key, url=webhook.url, events=webhook.events, base_url=webhook.base_url
-                )
-            if claim is not None:
-                body = accepted_for(job) if accepted_for is not None else None
-                attach_job(claim, job=job, status=202 if body is not None else None, body=body)
+        job = _create_api_job(ctx=ctx, spec=spec, claim=claim, webhook=webhook, accepted_for=accepted_for, created=created)
     except QUEUE_ERRORS:
+        job = created[-1] if created else None
         if job is None or not Job.objects.filter(pk=job.pk).exists():
             raise
         logger.warning("job %s: the broker refused the task; failing it", job.pk, exc_info=True)
         _BrokerHealth.last_ok = float("-inf")
         fail_job(job_id=job.pk, code=ErrorCode.UNAVAILABLE, message="The job queue was down; nothing was charged.")
         raise queue_down() from None
+    return job
+
+
+@transient_retry
+def _create_api_job(
+    *,
+    ctx: ApiContext,
+    spec: JobSpec,
+    claim: Claim | None,
+    webhook: WebhookRequest | None,
+    accepted_for: Callable[[Job], bytes] | None,
+    created: list[Job],
+) -> Job:
+    with transaction.atomic():
+        job = submit_job(membership=ctx.membership, spec=spec, source="api", on_queue_down="raise")
+        created.append(job)
+        if webhook is not None:
+            register_job_webhook(job=job, api_key=ctx.key, url=webhook.url, events=webhook.events, base_url=webhook.base_url)
+        if claim is not None:
+            body = accepted_for(job) if accepted_for is not None else None
+            attach_job(claim, job=job, status=202 if body is not None else None, body=body)
     return job
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -23,7 +24,7 @@ from studio.api.auth import (
     keys_visible_to,
     revoke_api_key,
 )
-from studio.api.errors import ApiError, error_response, from_domain
+from studio.api.errors import ApiError, database_unavailable, error_response, from_domain
 from studio.api.models import ApiKey, WebhookDelivery
 from studio.api.openapi import build_document, describe_operations
 from studio.api.ratelimit import check_rate_limit
@@ -72,6 +73,9 @@ def api_endpoint(*methods: str, auth: bool = True) -> Callable[[ApiHandler], Cal
                 return exc.response()
             except StudioError as exc:
                 return from_domain(exc).response()
+            except DatabaseError:
+                logger.warning("API database error on %s %s", request.method, request.path, exc_info=True)
+                return database_unavailable().response()
             except Exception:
                 logger.exception("API error on %s %s", request.method, request.path)
                 return error_response(500, "server_error", "Something went wrong on our side; it has been logged.")

@@ -72,6 +72,9 @@ class Job(models.Model):
     provider_job_id = models.CharField(max_length=200, blank=True)
     provider_state = models.JSONField(default=dict, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # While a worker slot runs the job it renews this lease; once it lapses (a killed
+    # worker, a lost host) the job is run again (studio.services.jobs.leases).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     result_text = models.TextField(blank=True)
     result_parts = models.JSONField(default=list, blank=True)

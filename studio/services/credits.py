@@ -1,4 +1,13 @@
-"""The credit ledger's rules: every balance change is a transfer made here."""
+"""The credit ledger's rules: every balance change is a transfer made here.
+
+Member and pool balances are cached on their account rows (with a CHECK that they never go
+below zero), updated in the transfer's transaction. The system accounts (holds, spent,
+mint) cache nothing: their balance is the sum of their transfers, so no job ever updates a
+row that every other job of the team updates too. The hold itself is per job: the job row
+carries `credits_held` and `hold_state`, settled exactly once under that row's lock (and
+`UNIQUE(job, kind)` on transfers), so a team's holds account always equals the sum of its
+jobs' open holds — `ledger_problems()` checks exactly that.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,11 @@ from django.utils import timezone
 
 from studio.models import Account, AccountKind, Job, Membership, Team, Transfer, TransferKind, User
 from studio.models.jobs import HoldState
+from studio.services.db import transient_retry
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
+
+# Accounts whose balance is derived from the transfers, never cached (see the module doc).
+DERIVED_KINDS = frozenset({AccountKind.HOLDS, AccountKind.SPENT, AccountKind.MINT})
 
 
 class CapExceeded(InsufficientCredits):
@@ -39,6 +52,7 @@ def member_balance(*, membership: Membership) -> int:
 
 
 # -- the one primitive --------------------------------------------------------------
+@transient_retry
 def transfer_credits(
     *,
     debit: Account,
@@ -51,8 +65,9 @@ def transfer_credits(
 ) -> Transfer:
     """Move `amount` from `debit` to `credit` and record it; refuse an overdraft.
 
-    Balances are updated with conditional SQL in a fixed (id) order, so concurrent
-    transfers neither lose updates nor deadlock, and the DB CHECK backs it up.
+    Cached balances (members, pools) are updated with conditional SQL in id order, so
+    concurrent transfers neither lose updates nor deadlock, and the DB CHECK backs it up.
+    System accounts are not touched: the transfer row is their balance.
     """
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValidationFailed({"amount": "Amount must be a whole number of credits above zero."})
@@ -60,19 +75,30 @@ def transfer_credits(
         raise ValidationFailed({"amount": "A transfer needs two different accounts."})
     with transaction.atomic():
         for account in sorted((debit, credit), key=lambda a: a.pk):
+            if account.kind in DERIVED_KINDS:
+                continue
             if account.pk == debit.pk:
-                rows = Account.objects.filter(pk=debit.pk)
-                if debit.kind != AccountKind.MINT:
-                    rows = rows.filter(balance__gte=amount)
-                if not rows.update(balance=F("balance") - amount):
-                    raise InsufficientCredits(
-                        f"Not enough credits: this needs {amount}."
-                    )
+                if not Account.objects.filter(pk=debit.pk, balance__gte=amount).update(balance=F("balance") - amount):
+                    raise InsufficientCredits(f"Not enough credits: this needs {amount}.")
             else:
                 Account.objects.filter(pk=credit.pk).update(balance=F("balance") + amount)
         return Transfer.objects.create(
             debit=debit, credit=credit, amount=amount, kind=kind, job=job, actor=actor, memo=memo
         )
+
+
+def account_balance(*, account: Account) -> int:
+    """An account's balance: cached on the row, or summed from the transfers for system accounts."""
+    if account.kind not in DERIVED_KINDS:
+        return Account.objects.filter(pk=account.pk).values_list("balance", flat=True).get()
+    credited = Transfer.objects.filter(credit=account).aggregate(t=Sum("amount"))["t"] or 0
+    debited = Transfer.objects.filter(debit=account).aggregate(t=Sum("amount"))["t"] or 0
+    return int(credited) - int(debited)
+
+
+def team_system_balance(*, team: Team, kind: AccountKind) -> int:
+    """What a team's holds or spent account holds now."""
+    return account_balance(account=team_account(team=team, kind=kind))
 
 
 # -- team money -------------------------------------------------------------------
@@ -117,27 +143,22 @@ def revoke_credits(
 
 
 # -- holds ------------------------------------------------------------------------
-def hold_credits(*, job: Job) -> Transfer:
+def hold_credits(*, job: Job) -> Transfer | None:
     """Reserve a job's full price from its member; call inside the submit transaction.
 
-    The member's monthly cap is checked under a lock on their account, so concurrent
-    submits queue up and each one sees the holds committed before it.
+    The member's monthly cap is checked under a lock on their account (the only row this
+    locks), so concurrent submits queue up and each one sees the holds committed before it.
     """
+    if job.credits_held == 0:
+        return None  # a free job (a demo render) holds nothing
     member = member_account(team=job.team, user=job.user)
     holds = team_account(team=job.team, kind=AccountKind.HOLDS)
     with transaction.atomic():
-        # Both rows, in id order: the order transfer_credits updates them in, so a
-        # hold never waits on a settle that waits on it.
-        list(
-            Account.objects.select_for_update(no_key=True)
-            .filter(pk__in=[member.pk, holds.pk])
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
         membership = Membership.objects.filter(team=job.team, user=job.user).only("monthly_cap").first()
         if membership is None:
             raise PermissionDenied("You are no longer a member of this team.")
         if membership.monthly_cap is not None:
+            list(Account.objects.select_for_update(no_key=True).filter(pk=member.pk).values_list("pk", flat=True))
             used = month_spend(team=job.team, user=job.user, exclude_job_id=job.pk)
             if used + job.credits_held > membership.monthly_cap:
                 raise CapExceeded(
@@ -190,7 +211,7 @@ def settle_job_credits(*, job_id: int, delivered: int) -> Job:
     settled under the job's row lock and changes nothing.
     """
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
+        job = Job.objects.select_for_update(no_key=True, of=("self",)).get(pk=job_id)
         if job.hold_state == HoldState.SETTLED:
             return job
         charge = min(max(delivered, 0) * job.credits_per_image, job.credits_held)
@@ -226,16 +247,53 @@ def release_job_credits(*, job_id: int) -> Job:
 
 
 # -- checks -----------------------------------------------------------------------
-def ledger_is_balanced() -> bool:
-    """The sum of all balances is zero and every cached balance matches its transfers."""
-    if (Account.objects.aggregate(total=Sum("balance"))["total"] or 0) != 0:
-        return False
+def ledger_problems() -> list[str]:
+    """Everything that would make the ledger wrong; empty when it is right.
+
+    - every cached balance equals its transfers (credits in minus debits out);
+    - system accounts cache nothing (their balance is their transfers);
+    - so the sum of all balances is zero (each transfer adds and takes the same amount);
+    - each team's holds account equals the sum of its jobs' open holds, and every
+      settled job's charge plus release equals its hold.
+    """
+    problems: list[str] = []
 
     def total(side: str) -> Subquery:
         rows = Transfer.objects.filter(**{side: OuterRef("pk")}).values(side).annotate(t=Sum("amount"))
         return Coalesce(Subquery(rows.values("t")), Value(0), output_field=BigIntegerField())
 
-    mismatched = Account.objects.annotate(credited=total("credit"), debited=total("debit")).exclude(
-        balance=F("credited") - F("debited")
+    accounts = Account.objects.annotate(credited=total("credit"), debited=total("debit"))
+    for row in accounts.exclude(kind__in=DERIVED_KINDS).exclude(balance=F("credited") - F("debited")):
+        problems.append(f"account {row.pk} ({row.kind}) caches {row.balance}, its transfers say {row.credited - row.debited}")
+    for row in accounts.filter(kind__in=DERIVED_KINDS).exclude(balance=0):
+        problems.append(f"system account {row.pk} ({row.kind}) caches {row.balance}; it must cache nothing")
+    derived = sum(int(a.credited) - int(a.debited) for a in accounts.filter(kind__in=DERIVED_KINDS))
+    cached = Account.objects.exclude(kind__in=DERIVED_KINDS).aggregate(t=Sum("balance"))["t"] or 0
+    if derived + int(cached) != 0:
+        problems.append(f"balances sum to {derived + int(cached)}, not 0")
+    open_holds = dict(
+        Job.objects.filter(hold_state=HoldState.HELD).values("team").annotate(t=Sum("credits_held")).values_list("team", "t")
     )
-    return not mismatched.exists()
+    for row in accounts.filter(kind=AccountKind.HOLDS):
+        held = int(row.credited) - int(row.debited)
+        if held != int(open_holds.get(row.team_id, 0)):
+            problems.append(f"team {row.team_id} holds {held} but its open jobs hold {open_holds.get(row.team_id, 0)}")
+    settled_out = (
+        Transfer.objects.filter(job=OuterRef("pk"), kind__in=[TransferKind.CHARGE, TransferKind.RELEASE])
+        .values("job")
+        .annotate(t=Sum("amount"))
+        .values("t")
+    )
+    uneven = (
+        Job.objects.filter(hold_state=HoldState.SETTLED, credits_held__gt=0)
+        .annotate(out=Coalesce(Subquery(settled_out), Value(0), output_field=BigIntegerField()))
+        .exclude(out=F("credits_held"))
+    )
+    for job in uneven[:20]:
+        problems.append(f"job {job.pk} held {job.credits_held} but settled {job.out}")
+    return problems
+
+
+def ledger_is_balanced() -> bool:
+    """The ledger's invariants hold (see `ledger_problems`)."""
+    return not ledger_problems()

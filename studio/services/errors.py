@@ -35,3 +35,16 @@ class ValidationFailed(StudioError):
         self.errors = errors
         field, message = next(iter(errors.items()))
         super().__init__(message, field=field)
+
+
+class ServiceUnavailable(StudioError):
+    """Something we depend on (the database, the queue) is down or busy: try again later.
+
+    Nothing was changed. Pages and the API answer 503 with `Retry-After`.
+    """
+
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -342,8 +342,8 @@ def _credits_context(request: TeamRequest, **extra: Any) -> dict[str, Any]:
     pool = accounts.get(AccountKind.POOL)
     context = {
         "pool": pool.balance if pool else 0,
-        "held": accounts[AccountKind.HOLDS].balance if AccountKind.HOLDS in accounts else 0,
-        "spent": accounts[AccountKind.SPENT].balance if AccountKind.SPENT in accounts else 0,
+        "held": credits.team_system_balance(team=team, kind=AccountKind.HOLDS),
+        "spent": credits.team_system_balance(team=team, kind=AccountKind.SPENT),
         "members_total": sum(u.balance for u in usage.values()),
         "rows": rows,
         "grant_form": CreditForm(team=team, auto_id="id_grant_%s"),

@@ -206,7 +206,7 @@ def test_stream_sends_partial_images_from_previews_then_completed(api, gpt_model
     original_discard = getattr(job_services, "discard_preview", None)
     if original_discard is not None:
         # Keep the preview on the row long enough for the stream (it polls after the eager run).
-        monkeypatch.setattr(job_services, "discard_preview", lambda **_: captured.append(b"x"))
+        monkeypatch.setattr(job_services.settle, "discard_preview", lambda **_: captured.append(b"x"))
     response = generate(api, {"model": "gpt-image-test", "prompt": "a comet", "n": 2, "stream": True, "partial_images": 1})
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"

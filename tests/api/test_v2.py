@@ -218,7 +218,7 @@ def test_broker_failing_at_publish_fails_the_job_and_releases_the_hold(api, desi
     def refuse(**_: Any) -> None:
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr("studio.services.jobs.enqueue_run", refuse)
+    monkeypatch.setattr("studio.services.jobs.queue.enqueue_run", refuse)
     response = post(api, {"model": "gpt-image-test", "prompt": "x"})
     assert error_of(response, 503)["code"] == "unavailable"
     job = Job.objects.get()

@@ -228,6 +228,11 @@ class FakeProvider:
         with self._lock:
             self._faults.append(Fault(route, status, error_body(route, status, text), headers, times))
 
+    def clear_faults(self) -> None:
+        """End every scripted failure (an outage is over)."""
+        with self._lock:
+            self._faults.clear()
+
     def moderate(self, route: str, *, times: int = 1) -> None:
         """Refuse the next `times` requests on `route` the way that provider refuses content.
 

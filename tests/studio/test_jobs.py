@@ -132,7 +132,7 @@ def test_local_render_end_to_end_charges_exactly(designer, ai_model, django_capt
 def test_a_second_delivery_does_nothing(designer, ai_model, django_capture_on_commit_callbacks, monkeypatch):
     job = submit(designer, django_capture_on_commit_callbacks, execute=True)
     calls = []
-    monkeypatch.setattr(jobs, "get_adapter", lambda family: calls.append(family))
+    monkeypatch.setattr(jobs.run, "get_adapter", lambda family: calls.append(family))
     jobs.run_job(job_id=job.pk)
     assert calls == []
     assert Image.objects.filter(job=job).count() == 1
@@ -172,7 +172,7 @@ class FlakyAdapter:
 
 def test_a_rate_limit_is_retried_and_then_succeeds(designer, ai_model, django_capture_on_commit_callbacks, monkeypatch):
     adapter = FlakyAdapter(failures=2)
-    monkeypatch.setattr(jobs, "get_adapter", lambda family: adapter)
+    monkeypatch.setattr(jobs.run, "get_adapter", lambda family: adapter)
     job = submit(designer, django_capture_on_commit_callbacks, execute=True)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.attempts == 3
@@ -185,7 +185,7 @@ def test_partial_delivery_charges_only_delivered_images(designer, ai_model, djan
             image = GeneratedImage(make_png(1024, 1024), "image/png", 1024, 1024)
             return GenerationResult(images=(image,), refusals=("image 2 was moderated",))
 
-    monkeypatch.setattr(jobs, "get_adapter", lambda family: Partial(0))
+    monkeypatch.setattr(jobs.run, "get_adapter", lambda family: Partial(0))
     job = submit(designer, django_capture_on_commit_callbacks, execute=True, count=2)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
@@ -241,7 +241,7 @@ def test_async_provider_is_submitted_once_and_polled_by_rescheduled_tasks(
     designer, ai_model, django_capture_on_commit_callbacks, monkeypatch
 ):
     adapter = AsyncAdapter()
-    monkeypatch.setattr(jobs, "get_adapter", lambda family: adapter)
+    monkeypatch.setattr(jobs.run, "get_adapter", lambda family: adapter)
     job = submit(designer, django_capture_on_commit_callbacks, execute=True)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
@@ -250,15 +250,27 @@ def test_async_provider_is_submitted_once_and_polled_by_rescheduled_tasks(
     assert balance(designer) == 980
 
 
-def test_stalled_running_job_is_failed_and_refunded(designer, ai_model, django_capture_on_commit_callbacks):
+def test_a_job_whose_worker_vanished_is_run_again_not_failed(designer, ai_model, django_capture_on_commit_callbacks, settings):
+    """A lapsed lease queues the job again (attempts left); it is failed only once they are used."""
     from datetime import timedelta
 
     from django.utils import timezone
 
+    settings.STUDIO_MAX_ATTEMPTS = 2
     job = submit(designer, django_capture_on_commit_callbacks, execute=False)
     jobs.claim_job(job_id=job.pk)
-    Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
-    assert jobs.recover_stalled_jobs() == 1
+    lapsed = timezone.now() - timedelta(seconds=1)
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=lapsed)
+    with django_capture_on_commit_callbacks(execute=False) as published:
+        assert jobs.recover_stalled_jobs() == 0
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.attempts == 1 and job.lease_expires_at is None
+    assert len(published) == 1  # the run task, published again on commit
+    assert balance(designer) == 980  # still held: it will run
+
+    jobs.claim_job(job_id=job.pk)
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=lapsed)
+    assert jobs.recover_stalled_jobs() == 1  # the second lapse used the last attempt
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_code == "timeout"
     assert balance(designer) == 1000

@@ -108,7 +108,7 @@ def test_monthly_cap_holds_under_fifty_concurrent_submits(team, owner, make_memb
     make_model("thirty", credits_per_image=30)
     cap = 100
     team_admin.set_limits(actor=owner, target=member, monthly_cap=cap, monthly_refill=None)
-    monkeypatch.setattr(jobs, "enqueue_run", lambda **kwargs: None)  # hold only: no rendering here
+    monkeypatch.setattr(jobs.queue, "enqueue_run", lambda **kwargs: None)  # hold only: no rendering here
     outcomes: list[str] = []
     lock = threading.Lock()
 
@@ -163,7 +163,7 @@ def test_concurrent_refill_runs_refill_each_member_once(team, owner, make_member
 def test_removing_a_member_while_they_submit_strands_no_credits(team, owner, make_member, make_model, monkeypatch):
     member = make_member("leaver", balance=1_000)
     make_model("ten", credits_per_image=10)
-    monkeypatch.setattr(jobs, "enqueue_run", lambda **kwargs: None)
+    monkeypatch.setattr(jobs.queue, "enqueue_run", lambda **kwargs: None)
     pool_before = credits.team_account(team=team, kind="pool").balance
 
     def act(index: int) -> None:

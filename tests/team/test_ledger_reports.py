@@ -58,7 +58,7 @@ def busy_team(team, owner, designer, admin_member, make_member, make_model):
 def test_report_totals_reconcile_exactly_with_the_ledger(team, busy_team):
     report = reports.spend_report(team=team, days=30)
     charged = Transfer.objects.filter(kind=TransferKind.CHARGE, job__team=team).aggregate(t=Sum("amount"))["t"]
-    spent_account = credits.team_account(team=team, kind=AccountKind.SPENT).balance
+    spent_account = credits.team_system_balance(team=team, kind=AccountKind.SPENT)
     assert report.total == charged == spent_account == 8 + 40 + 120 + 40 + 2
     assert report.reconciles
     assert {r.label: r.credits for r in report.by_member} == {"designer": 48, "ana": 160, "alice": 2}

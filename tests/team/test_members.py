@@ -245,7 +245,7 @@ def test_owner_deletes_the_team_after_confirming(team, owner, designer, owner_cl
     assert TeamClosure.objects.filter(team=team).exists()
     assert not Membership.objects.filter(team=team).exists()
     for kind in (AccountKind.POOL, AccountKind.HOLDS):
-        assert credits.team_account(team=team, kind=kind).balance == 0
+        assert credits.account_balance(account=credits.team_account(team=team, kind=kind)) == 0
     assert credits.member_balance(membership=designer) == 0
     assert credits.ledger_is_balanced()
     with pytest.raises(StudioError, match="deleted"):

@@ -1,0 +1,87 @@
+"""Transactions that survive a busy database, and the one lock order every service keeps.
+
+Lock order (write it nowhere else; follow it everywhere):
+  1. job rows, each `select_for_update(no_key=True, of=("self",))`, in id order when several;
+  2. member and pool accounts, in id order (`credits.transfer_credits` does this);
+  3. nothing else. Shared rows are never locked: not the catalogue (a job's foreign key to
+     it needs FOR KEY SHARE, which FOR UPDATE on the catalogue row would block — the deadlock
+     of issue 10), not teams or users, and not the system accounts (holds, spent, mint),
+     whose balances are derived from the append-only transfers instead of cached on a row
+     every job of a team would update.
+`no_key=True` locks (FOR NO KEY UPDATE) do not conflict with the FOR KEY SHARE that inserting
+a row that references the locked one takes, so a refinement or a transfer that points at a
+locked job never waits on it.
+
+Deadlocks and serialisation failures can still happen between any two transactions a
+database does not order for us; `transient_retry` runs the whole transaction again, a
+bounded number of times, and then raises `ServiceUnavailable` (a 503 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+
+from studio.services.errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# PostgreSQL: deadlock_detected, serialization_failure, lock_not_available.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+ATTEMPTS = 4
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that the same transaction, run again, may not meet."""
+    cause = exc.__cause__ or exc.__context__
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(exc, "sqlstate", None)
+    if sqlstate in TRANSIENT_SQLSTATES:
+        return True
+    if isinstance(exc, InterfaceError):
+        return True  # the connection went away under us
+    if isinstance(exc, OperationalError):
+        text = str(exc).lower()
+        # SQLite's writer lock, or a PostgreSQL connection that was dropped or refused.
+        return any(
+            marker in text
+            for marker in ("database is locked", "connection", "server closed", "terminating", "timeout")
+        )
+    return False
+
+
+def transient_retry(func: Callable[P, R]) -> Callable[P, R]:
+    """Run `func` (which owns its transaction) again on a transient database error.
+
+    Inside an enclosing transaction there is nothing to retry from here (the enclosing
+    transaction is already aborted), so the error goes up to whoever owns that one.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return func(*args, **kwargs)
+            except DatabaseError as exc:
+                if connection.in_atomic_block or not is_transient(exc):
+                    raise
+                if connection.connection is not None and not connection.is_usable():
+                    connection.close()  # a dropped connection: the next query opens a new one
+                if attempt == ATTEMPTS:
+                    logger.warning("%s: database still busy after %d attempts", func.__qualname__, attempt)
+                    raise ServiceUnavailable(
+                        "The database is busy; nothing was changed. Try again in a moment.", retry_after=2
+                    ) from exc
+                logger.info("%s: transient database error, attempt %d: %s", func.__qualname__, attempt, exc)
+                time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not cryptography
+        raise AssertionError("unreachable")
+
+    return wrapper

@@ -1,0 +1,162 @@
+"""Ending a job: succeed with its images, fail, or cancel; each settles the hold exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from gallery import imaging
+from gallery.services import StoredFile, create_image, discard_unused_files, save_image_files
+from providers.errors import ErrorCode
+from providers.types import GeneratedImage, GenerationResult
+from studio.models import Job, JobStatus, User
+from studio.services import credits
+from studio.services.db import transient_retry
+from studio.services.errors import PermissionDenied, StudioError
+from studio.services.jobs.previews import discard_preview, notify_job_event
+from studio.services.jobs.request import serialise_parts
+
+logger = logging.getLogger(__name__)
+
+
+def _locked(job_id: int) -> Job:
+    # The job row only: locking the catalogue row too (select_related) would block every
+    # submit of that model, whose foreign key check needs a share lock on it.
+    return Job.objects.select_for_update(no_key=True, of=("self",)).select_related("catalog_model").get(pk=job_id)
+
+
+def complete_job(*, job_id: int, result: GenerationResult) -> Job:
+    """Store the images, then mark the job succeeded and settle, in one short transaction."""
+    if not result.images:
+        reason = "; ".join(result.refusals) or "The provider returned no image."
+        code = ErrorCode.CONTENT_POLICY if result.refusals else ErrorCode.UPSTREAM_ERROR
+        return fail_job(job_id=job_id, code=code, message=reason)
+    count = Job.objects.filter(pk=job_id).values_list("count", flat=True).get()
+    images = result.images[:count]
+    try:
+        stored = save_image_files(images)
+    except imaging.ImageError as exc:
+        # An output we refuse to keep (an SVG with a DTD, say): nothing is stored or charged.
+        return fail_job(
+            job_id=job_id,
+            code=ErrorCode.UPSTREAM_ERROR,
+            message=f"The provider returned an image we cannot store safely: {exc}",
+        )
+    try:
+        job = _record_success(job_id=job_id, result=result, images=images, stored=stored)
+    except BaseException:
+        discard_unused_files(stored)  # no row will point at them
+        raise
+    discard_preview(job_id=job_id)
+    job.refresh_from_db()
+    return job
+
+
+@transient_retry
+def _record_success(
+    *, job_id: int, result: GenerationResult, images: Sequence[GeneratedImage], stored: Sequence[StoredFile]
+) -> Job:
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job.is_terminal:
+            # A second delivery, or a cancel that won: one image row per delivered image.
+            transaction.on_commit(lambda: discard_unused_files(stored))
+            return job
+        for index, (image, files) in enumerate(zip(images, stored, strict=True)):
+            create_image(job=job, index=index, stored=files, revised_prompt=image.revised_prompt or "")
+        job.status = JobStatus.SUCCEEDED
+        job.progress = 100
+        job.finished_at = timezone.now()
+        job.lease_expires_at = None
+        job.next_attempt_at = None
+        job.error_code = ""
+        job.error_message = (
+            f"{job.count - len(images)} of {job.count} images were refused: {'; '.join(result.refusals)}"[:500]
+            if len(images) < job.count
+            else ""
+        )
+        job.result_text = result.text
+        job.result_parts = serialise_parts(result)
+        job.metadata = {**(job.metadata or {}), **dict(result.metadata), "refusals": list(result.refusals)}
+        if result.seed is not None:
+            job.params = {**job.params, "seed_used": result.seed}
+        job.save()
+        credits.settle_job_credits(job_id=job.pk, delivered=len(images))
+        notify_job_event(job_id=job.pk, event="succeeded")
+        return job
+
+
+def fail_job(*, job_id: int, code: str, message: str, attempt: int | None = None) -> Job:
+    """Mark the job failed with a reason and return its whole hold, exactly once.
+
+    With `attempt`, only that claim of the job may fail it (a worker whose lease lapsed
+    does not fail the run that replaced it).
+    """
+    job = _record_failure(job_id=job_id, code=code, message=message, attempt=attempt)
+    discard_preview(job_id=job_id)
+    job.refresh_from_db()
+    return job
+
+
+@transient_retry
+def _record_failure(*, job_id: int, code: str, message: str, attempt: int | None) -> Job:
+    with transaction.atomic():
+        job = _locked(job_id)
+        if attempt is not None and job.attempts != attempt and not job.is_terminal:
+            return job
+        if not job.is_terminal:
+            job.status = JobStatus.FAILED
+            job.error_code = str(code)
+            job.error_message = message[:500]
+            job.finished_at = timezone.now()
+            job.next_attempt_at = None
+            job.lease_expires_at = None
+            job.save(
+                update_fields=[
+                    "status", "error_code", "error_message", "finished_at", "next_attempt_at", "lease_expires_at", "updated_at",
+                ]
+            )
+            notify_job_event(job_id=job.pk, event="failed")
+        credits.release_job_credits(job_id=job.pk)
+        return job
+
+
+def cancel_job(*, job: Job, user: User) -> Job:
+    """Cancel a job that has not finished and return its credits."""
+    if job.user_id != user.pk:
+        raise PermissionDenied("Only the person who started a job can cancel it.")
+    locked = _record_cancel(job_id=job.pk)
+    discard_preview(job_id=locked.pk)
+    locked.refresh_from_db()
+    return locked
+
+
+@transient_retry
+def _record_cancel(*, job_id: int) -> Job:
+    with transaction.atomic():
+        locked = _locked(job_id)
+        if locked.is_terminal:
+            raise StudioError("This job has already finished.")
+        locked.status = JobStatus.CANCELED
+        locked.error_code = "canceled"
+        locked.error_message = "Canceled."
+        locked.finished_at = timezone.now()
+        locked.lease_expires_at = None
+        locked.save(update_fields=["status", "error_code", "error_message", "finished_at", "lease_expires_at", "updated_at"])
+        credits.release_job_credits(job_id=locked.pk)
+        notify_job_event(job_id=locked.pk, event="canceled")
+        return locked
+
+
+def recover_stalled_jobs(*, now: datetime | None = None) -> int:
+    """The beat sweep (see `leases.recover_jobs`); returns how many jobs it failed."""
+    from studio.services.jobs.leases import recover_jobs
+
+    counts = recover_jobs(now=now)
+    if any(counts.values()):
+        logger.info("job sweep: %s", counts)
+    return counts["failed"]

@@ -1,0 +1,154 @@
+"""Submitting jobs: the hold and the job row in one transaction, the task published on commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Literal
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from providers.registry import route_for
+from studio.models import Job, JobInput, Membership
+from studio.services import credits
+from studio.services.db import transient_retry
+from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
+from studio.services.jobs import queue
+from studio.services.jobs.spec import JobSpec
+
+# "sweep": a broker that refuses the task leaves the job queued for the sweep (the studio
+# page); "raise": the caller hears of it after the commit (the API answers 503 and fails it).
+OnQueueDown = Literal["sweep", "raise"]
+
+
+@transient_retry
+def submit_job(
+    *,
+    membership: Membership,
+    spec: JobSpec,
+    parent: Job | None = None,
+    source: str = "ui",
+    on_queue_down: OnQueueDown = "sweep",
+) -> Job:
+    """Create the job and hold its full price in one transaction; enqueue on commit."""
+    if not membership.can_generate:
+        raise PermissionDenied("Your role in this team does not allow generating images.")
+    saved_names: list[str] = []
+    try:
+        with transaction.atomic():
+            job = _create_job(
+                membership=membership,
+                spec=spec,
+                parent=parent,
+                source=source,
+                saved_names=saved_names,
+                on_queue_down=on_queue_down,
+            )
+    except BaseException:
+        _delete_files(saved_names)
+        raise
+    return job
+
+
+@transient_retry
+def submit_jobs(
+    *,
+    membership: Membership,
+    specs: Sequence[JobSpec],
+    source: str = "ui",
+) -> list[Job]:
+    """Submit several jobs as one group (a compare or a batch): every hold is taken, or none.
+
+    Each job is priced, held and charged on its own; they share one `batch_id`.
+    """
+    if not specs:
+        raise ValidationFailed({"form": "There is nothing to submit."})
+    if not membership.can_generate:
+        raise PermissionDenied("Your role in this team does not allow generating images.")
+    batch_id = uuid.uuid4()
+    saved_names: list[str] = []
+    try:
+        with transaction.atomic():
+            jobs = [
+                _create_job(
+                    membership=membership,
+                    spec=spec,
+                    parent=None,
+                    source=source,
+                    saved_names=saved_names,
+                    batch_id=batch_id,
+                )
+                for spec in specs
+            ]
+    except InsufficientCredits:
+        _delete_files(saved_names)
+        total = sum(spec.price for spec in specs)
+        balance = credits.member_balance(membership=membership)
+        raise InsufficientCredits(
+            f"Not enough credits: these {len(specs)} jobs need {total} in all and your balance is {balance}.",
+            field="credits",
+        ) from None
+    except BaseException:
+        _delete_files(saved_names)
+        raise
+    return jobs
+
+
+def _create_job(
+    *,
+    membership: Membership,
+    spec: JobSpec,
+    parent: Job | None,
+    source: str,
+    saved_names: list[str],
+    batch_id: uuid.UUID | None = None,
+    on_queue_down: OnQueueDown = "sweep",
+) -> Job:
+    """Create one job with its hold and inputs; the caller owns the transaction."""
+    route = route_for(spec.model.family)
+    job = Job.objects.create(
+        team=membership.team,
+        user=membership.user,
+        catalog_model=spec.model,
+        model_slug=spec.model.slug,
+        prompt=spec.prompt,
+        params=spec.params | ({"options": spec.options} if spec.options else {}),
+        count=spec.count,
+        source=source,
+        credits_per_image=spec.model.credits_per_image,
+        credits_held=spec.price,
+        provider_family=route.family,
+        is_demo=route.is_demo,
+        parent=parent,
+        batch_id=batch_id,
+    )
+    credits.hold_credits(job=job)
+    inputs = [(JobInput.Kind.REFERENCE, i, img) for i, img in enumerate(spec.references)]
+    if spec.mask is not None:
+        inputs.append((JobInput.Kind.MASK, 0, spec.mask))
+    for kind, position, img in inputs:
+        record = JobInput(
+            job=job,
+            kind=kind,
+            position=position,
+            mime_type=img.mime_type,
+            width=img.width,
+            height=img.height,
+            original_name=(spec.reference_names[position] if kind == "reference" else "")[:200],
+        )
+        record.file.save(f"input.{img.format.lower()}", ContentFile(img.data), save=False)
+        saved_names.append(record.file.name)
+        record.save()
+    if on_queue_down == "raise":
+        transaction.on_commit(lambda: queue.enqueue_run(job_id=job.pk))
+    else:
+        transaction.on_commit(lambda: queue.enqueue_run_or_leave_for_sweep(job_id=job.pk))
+    return job
+
+
+def _delete_files(names: Sequence[str]) -> None:
+    # The rows rolled back; do not leave their files behind.
+    for name in names:
+        default_storage.delete(name)

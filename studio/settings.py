@@ -218,6 +218,9 @@ else:
     # Every countdown we schedule stays far below this (see studio.services.jobs),
     # so Redis never re-delivers a waiting retry (celery#2599).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        # kombu's Redis transport with one fix: a worker survives a Redis restart (studio/broker.py).
+        CELERY_BROKER_TRANSPORT = "studio.broker:Transport"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import random
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -24,7 +26,9 @@ import httpx
 import pytest
 
 from tests.fakes.server import FakeProvider
-from tests.load.stack import Stack, postgres_log_lines, postgres_log_size, wait_for
+from tests.load.stack import ROOT, Stack, postgres_log_lines, postgres_log_size, wait_for
+
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the figures
 
 LOAD_SECONDS = 30
 CLIENTS = 32
@@ -41,8 +45,13 @@ def fake() -> Iterator[FakeProvider]:
 
 
 @pytest.fixture(scope="module")
-def stack(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(workdir=tmp_path_factory.mktemp("load"), provider_env=fake.env())
+def stack(fake: FakeProvider) -> Iterator[Stack]:
+    # Logs stay in var/load/ after the run (CI keeps them); each run starts it afresh.
+    workdir = ROOT / "var" / "load"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    print(f"\n[load] logs of every process: {workdir}")
+    running = Stack(workdir=workdir, provider_env=fake.env())
     log_offset = postgres_log_size()
     deadlocks_before = None
     try:

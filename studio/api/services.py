@@ -18,6 +18,7 @@ from studio.api.webhooks import register_job_webhook
 from studio.models import Job
 from studio.services.db import transient_retry
 from studio.services.jobs import JobSpec, fail_job, submit_job
+from studio.services.jobs.submit import Dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +80,24 @@ def submit_api_job(
     claim: Claim | None = None,
     webhook: WebhookRequest | None = None,
     accepted_for: Callable[[Job], bytes] | None = None,
+    run_here: bool = False,
 ) -> Job:
     """Hold credits and create the job (with its webhook and idempotency link) in one
     transaction; enqueue on commit. `accepted_for` renders the 202 answer that the
     idempotency record stores in that same transaction. If the broker refuses the task, fail the job so the
-    hold comes straight back, and answer 503."""
-    if not broker_available():
+    hold comes straight back, and answer 503.
+
+    `run_here`: publish nothing; the caller runs the job in this process (`run_job`) right
+    after, saving the broker hop and the worker's claim (the synchronous endpoints).
+    """
+    if not run_here and not broker_available():
         raise queue_down()
     created: list[Job] = []
     try:
-        job = _create_api_job(ctx=ctx, spec=spec, claim=claim, webhook=webhook, accepted_for=accepted_for, created=created)
+        job = _create_api_job(
+            ctx=ctx, spec=spec, claim=claim, webhook=webhook, accepted_for=accepted_for, created=created,
+            dispatch="caller" if run_here else "queue_or_raise",
+        )
     except QUEUE_ERRORS:
         job = created[-1] if created else None
         if job is None or not Job.objects.filter(pk=job.pk).exists():
@@ -109,9 +118,10 @@ def _create_api_job(
     webhook: WebhookRequest | None,
     accepted_for: Callable[[Job], bytes] | None,
     created: list[Job],
+    dispatch: Dispatch,
 ) -> Job:
     with transaction.atomic():
-        job = submit_job(membership=ctx.membership, spec=spec, source="api", on_queue_down="raise")
+        job = submit_job(membership=ctx.membership, spec=spec, source="api", dispatch=dispatch)
         created.append(job)
         if webhook is not None:
             register_job_webhook(job=job, api_key=ctx.key, url=webhook.url, events=webhook.events, base_url=webhook.base_url)

@@ -23,7 +23,7 @@ from studio.api.services import submit_api_job, sync_timeout, wait_for_job
 from studio.models import Job, JobStatus
 from studio.services.access import model_block_reason
 from studio.services.errors import StudioError
-from studio.services.jobs import Upload, resolve_model, validate_job
+from studio.services.jobs import Upload, resolve_model, run_job, validate_job
 
 # The service's field names -> the names a client of /v1/images sent.
 PARAMS = {
@@ -407,11 +407,15 @@ def create_images(request: HttpRequest, ctx: ApiContext, *, edit_endpoint: bool)
         parsed = parse_image_request(body, edit_endpoint=edit_endpoint)
         try:
             spec, applied = build_spec(ctx, parsed)
-            job = submit_api_job(ctx=ctx, spec=spec, claim=claim)
+            # A synchronous answer runs the job in this thread: no broker hop, no polling.
+            # A streamed one goes to a worker so this thread can relay its previews.
+            job = submit_api_job(ctx=ctx, spec=spec, claim=claim, run_here=not parsed.stream)
         except StudioError as exc:
             raise from_domain(exc, params=PARAMS) from None
         if parsed.stream:
             return stream_answer(job_id=job.pk, applied=applied, claim=claim)
+        run_job(job_id=job.pk)
+        # Done, or waiting for a retry a worker will run (the provider asked us to back off).
         job = wait_for_job(job_id=job.pk, timeout=sync_timeout(job))
         return job_answer(job, applied)
 

@@ -18,9 +18,12 @@ from studio.services.errors import InsufficientCredits, PermissionDenied, Valida
 from studio.services.jobs import queue
 from studio.services.jobs.spec import JobSpec
 
-# "sweep": a broker that refuses the task leaves the job queued for the sweep (the studio
-# page); "raise": the caller hears of it after the commit (the API answers 503 and fails it).
-OnQueueDown = Literal["sweep", "raise"]
+# How the job reaches a worker once committed. "queue": publish the run task, and a broker
+# that refuses it leaves the job queued for the sweep (the studio page). "queue_or_raise":
+# publish, and the caller hears of a refusal after the commit (the API answers 503 and fails
+# the job). "caller": publish nothing; the caller runs the job itself (`run_job`) at once,
+# as the synchronous API does, and the sweep covers a caller that dies.
+Dispatch = Literal["queue", "queue_or_raise", "caller"]
 
 
 @transient_retry
@@ -30,7 +33,7 @@ def submit_job(
     spec: JobSpec,
     parent: Job | None = None,
     source: str = "ui",
-    on_queue_down: OnQueueDown = "sweep",
+    dispatch: Dispatch = "queue",
 ) -> Job:
     """Create the job and hold its full price in one transaction; enqueue on commit."""
     if not membership.can_generate:
@@ -44,7 +47,7 @@ def submit_job(
                 parent=parent,
                 source=source,
                 saved_names=saved_names,
-                on_queue_down=on_queue_down,
+                dispatch=dispatch,
             )
     except BaseException:
         _delete_files(saved_names)
@@ -104,7 +107,7 @@ def _create_job(
     source: str,
     saved_names: list[str],
     batch_id: uuid.UUID | None = None,
-    on_queue_down: OnQueueDown = "sweep",
+    dispatch: Dispatch = "queue",
 ) -> Job:
     """Create one job with its hold and inputs; the caller owns the transaction."""
     route = route_for(spec.model.family)
@@ -141,9 +144,9 @@ def _create_job(
         record.file.save(f"input.{img.format.lower()}", ContentFile(img.data), save=False)
         saved_names.append(record.file.name)
         record.save()
-    if on_queue_down == "raise":
+    if dispatch == "queue_or_raise":
         transaction.on_commit(lambda: queue.enqueue_run(job_id=job.pk))
-    else:
+    elif dispatch == "queue":
         transaction.on_commit(lambda: queue.enqueue_run_or_leave_for_sweep(job_id=job.pk))
     return job
 

@@ -211,9 +211,10 @@ def test_mixed_load_never_errors_deadlocks_or_loses_credits(stack: Stack, fake: 
 def test_a_killed_worker_s_jobs_are_run_again_and_charged_once(stack: Stack, fake: FakeProvider) -> None:
     fake.latency = 3.0
     session = Session(stack, stack.credentials["designers"][0])
-    ids = [session.v2(f"survive the crash {i}").json()["jobId"] for i in range(20)]
-    assert wait_for(lambda: sum(row[1] == "running" for row in job_rows(stack, ids)) == 20, timeout=30, interval=0.2)
-    time.sleep(1.0)  # mid-call: the fake answers after 3 s
+    with ThreadPoolExecutor(max_workers=20) as pool:  # at once, so all 20 are mid-call together
+        ids = list(pool.map(lambda i: session.v2(f"survive the crash {i}").json()["jobId"], range(20)))
+    running = wait_for(lambda: sum(row[1] == "running" for row in job_rows(stack, ids)) == 20, timeout=30, interval=0.1)
+    time.sleep(0.5)  # mid-call: the fake answers after 3 s
     killed_at = time.monotonic()
     stack.kill("worker1")
     stack.start_worker("worker3")
@@ -221,7 +222,7 @@ def test_a_killed_worker_s_jobs_are_run_again_and_charged_once(stack: Stack, fak
     took = time.monotonic() - killed_at
     rows = job_rows(stack, ids)
     rerun = sum(row[2] > 1 for row in rows)
-    report("2 kill -9 a worker", succeeded=f"{sum(r[1] == 'succeeded' for r in rows)}/20", run_again=rerun,
+    report("2 kill -9 a worker", all_20_running_at_kill=running, succeeded=f"{sum(r[1] == 'succeeded' for r in rows)}/20", run_again=rerun,
            seconds_after_kill=f"{took:.1f}", charged=sum(r[4] for r in rows), held=sum(r[3] for r in rows))
     session.close()
     assert done, rows

@@ -1,0 +1,207 @@
+"""The guarded, pinned transport webhooks go out through.
+
+A target is resolved first and refused unless every address is global; the connection then
+goes to the address that was checked (the URL carries the IP, the Host header and TLS SNI
+carry the name), so a DNS answer that changes between check and connect cannot redirect
+us. Redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+import httpx
+
+# Standard Webhooks: 15-30 s per request; we connect within 5 s and give up at 15 s.
+CONNECT_TIMEOUT = 5.0
+TOTAL_TIMEOUT = 15.0
+MAX_RESPONSE_BYTES = 64 * 1024
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+
+Resolver = Callable[[str, int], Sequence[str]]
+
+
+class UnsafeTarget(Exception):
+    """A webhook URL we refuse to call; the message says why."""
+
+
+# -- targets ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # lower-case name or IP literal, without brackets
+    port: int
+    path: str  # path and query, as sent
+
+    @property
+    def host_header(self) -> str:
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return name if self.port == default else f"{name}:{self.port}"
+
+
+def parse_target(url: str) -> Target:
+    """Accept only absolute http(s) URLs with a host and no credentials."""
+    if not isinstance(url, str) or len(url) > 2000:
+        raise UnsafeTarget("The webhook URL must be a string of at most 2000 characters.")
+    try:
+        parts: SplitResult = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeTarget(f"The webhook URL is malformed: {exc}.") from None
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeTarget("The webhook URL must use http or https.")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeTarget("The webhook URL must not carry credentials.")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise UnsafeTarget("The webhook URL has no host.")
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    return Target(
+        scheme=parts.scheme,
+        host=host.lower(),
+        port=port or (443 if parts.scheme == "https" else 80),
+        path=path,
+    )
+
+
+def is_public_address(address: str) -> bool:
+    """True only for globally routable unicast addresses (no private, loopback, link-local,
+    CGNAT, reserved, multicast or cloud-metadata address, also when wrapped in IPv6)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None and not is_public_address(str(embedded)):
+            return False
+    return bool(
+        ip.is_global
+        and not ip.is_multicast
+        and not ip.is_reserved
+        and not ip.is_loopback
+        and not ip.is_link_local
+        and not ip.is_private
+        and not ip.is_unspecified
+        and ip not in METADATA_ADDRESSES
+    )
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every A and AAAA address of `host`."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeTarget(f"The webhook host {host!r} could not be resolved.") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def resolve_public(target: Target, resolver: Resolver) -> str:
+    """Return the address to connect to; refuse if any address of the host is not public."""
+    try:
+        ipaddress.ip_address(target.host)
+        addresses: Sequence[str] = [target.host]
+    except ValueError:
+        addresses = resolver(target.host, target.port)
+    if not addresses:
+        raise UnsafeTarget(f"The webhook host {target.host!r} has no address.")
+    for address in addresses:
+        if not is_public_address(address):
+            raise UnsafeTarget(f"The webhook host {target.host!r} resolves to a non-public address ({address}).")
+    return addresses[0]
+
+
+def check_webhook_url(url: str, *, resolver: Resolver | None = None) -> Target:
+    """Validate a URL at registration time (it is checked again at every attempt)."""
+    target = parse_target(url)
+    resolve_public(target, resolver or get_sender().resolver)
+    return target
+
+
+# -- sending -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None = None
+    error: str = ""
+    retry_after: float | None = None
+    refused: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+@dataclass
+class WebhookSender:
+    """Resolve, check, connect to the checked address, POST; `resolver` and `transport`
+    are the seams tests inject (a stub DNS, a transport that pins to a local server)."""
+
+    resolver: Resolver = system_resolver
+    transport: httpx.BaseTransport | None = None
+
+    def send(self, *, url: str, headers: dict[str, str], body: bytes) -> Outcome:
+        try:
+            target = parse_target(url)
+            address = resolve_public(target, self.resolver)
+        except UnsafeTarget as exc:
+            return Outcome(error=f"refused: {exc}", refused=True)
+        literal = f"[{address}]" if ":" in address else address
+        pinned = f"{target.scheme}://{literal}:{target.port}{target.path}"
+        extensions: dict[str, Any] = {}
+        if target.scheme == "https" and target.host != address:
+            extensions["sni_hostname"] = target.host  # TLS is checked against the name
+        timeout = httpx.Timeout(TOTAL_TIMEOUT, connect=CONNECT_TIMEOUT)
+        started = time.monotonic()
+        try:
+            with httpx.Client(
+                transport=self.transport, timeout=timeout, follow_redirects=False, trust_env=False
+            ) as client:
+                request = client.build_request(
+                    "POST", pinned, content=body, headers={**headers, "host": target.host_header}, extensions=extensions
+                )
+                response = client.send(request, stream=True)
+                try:
+                    received = 0
+                    chunks = () if response.is_stream_consumed else response.iter_raw()
+                    for chunk in chunks:
+                        received += len(chunk)
+                        if received > MAX_RESPONSE_BYTES or time.monotonic() - started > TOTAL_TIMEOUT:
+                            break  # the answer's body is not ours to read in full
+                finally:
+                    response.close()
+        except httpx.TimeoutException:
+            return Outcome(error="timed out")
+        except httpx.HTTPError as exc:
+            return Outcome(error=f"connection failed: {type(exc).__name__}")
+        retry_after = _retry_after(response.headers.get("retry-after"))
+        error = ""
+        if 300 <= response.status_code < 400:
+            error = "redirects are not followed"
+        elif not 200 <= response.status_code < 300:
+            error = f"answered HTTP {response.status_code}"
+        return Outcome(status_code=response.status_code, error=error, retry_after=retry_after)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def get_sender() -> WebhookSender:
+    """The sender deliveries use; tests monkeypatch this."""
+    return WebhookSender()

@@ -22,6 +22,7 @@ from studio.api.auth import (
     create_api_key,
     keys_visible_to,
     revoke_api_key,
+    rotate_webhook_secret,
 )
 from studio.api.errors import ApiError, error_response, from_domain
 from studio.api.models import ApiKey, WebhookDelivery
@@ -178,6 +179,21 @@ def api_key_revoke(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("api_ui:keys")
     messages.success(request, f"Revoked “{key.name}”. Requests with it now get 401.")
+    return redirect("api_ui:keys")
+
+
+@require_POST
+def api_key_rotate_secret(request: AuthedRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=pk)
+    try:
+        rotate_webhook_secret(key=key, actor=request.user)
+    except StudioError as exc:
+        messages.error(request, exc.message)
+        return redirect("api_ui:keys")
+    messages.success(
+        request,
+        f"“{key.name}” has a new webhook secret. The old one also signs for 24 hours: switch your receiver to the new one.",
+    )
     return redirect("api_ui:keys")
 
 

@@ -36,6 +36,14 @@ MAX_COUNTDOWN = 900.0
 # A claimed attempt holds the delivery this long; past it, the sweeper may retry.
 ATTEMPT_LEASE = timedelta(seconds=60)
 PROGRESS_STEP = 25
+# One endpoint's failures must not cost the others worker time: after BREAKER_FAILURES
+# failed attempts in a row to one URL, its other deliveries wait BREAKER_COOLDOWN (no
+# attempt counted) instead of each spending up to a full timeout; then one probe goes.
+BREAKER_FAILURES = 3
+BREAKER_WINDOW = timedelta(minutes=10)
+BREAKER_COOLDOWN = timedelta(seconds=60)
+# A delivery deferred this long by a failing endpoint gives up (the retries span ~17.6 h).
+MAX_DELIVERY_AGE = timedelta(hours=24)
 
 
 # -- events ------------------------------------------------------------------------------
@@ -153,14 +161,47 @@ def deliver_webhook(*, delivery_id: int, sender: WebhookSender | None = None, no
             delivery.next_attempt_at = None
             delivery.save(update_fields=["status", "last_error", "next_attempt_at"])
             return None
+        reopens = endpoint_reopens_at(url=delivery.url, now=now, exclude_id=delivery.pk)
+        if reopens is not None:
+            return _defer(delivery=delivery, until=reopens, now=now)
         delivery.attempts += 1
         delivery.last_attempt_at = now
         delivery.next_attempt_at = now + ATTEMPT_LEASE
         delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
     body = delivery.payload.encode()
-    headers = signed_headers(secret=delivery.api_key.webhook_secret, webhook_id=delivery.webhook_id, body=body)
+    current, *previous = delivery.api_key.webhook_secrets(now=now)
+    headers = signed_headers(secret=current, also=previous, webhook_id=delivery.webhook_id, body=body)
     outcome = (sender or ssrf.get_sender()).send(url=delivery.url, headers=headers, body=body)
     return record_outcome(delivery=delivery, outcome=outcome, now=timezone.now())
+
+
+def endpoint_reopens_at(*, url: str, now: datetime, exclude_id: int | None = None) -> datetime | None:
+    """When a failing endpoint may be tried again, or None if it may be tried now."""
+    recent = list(
+        WebhookDelivery.objects.filter(url=url, last_attempt_at__gte=now - BREAKER_WINDOW)
+        .exclude(pk=exclude_id)
+        .order_by("-last_attempt_at")
+        .values_list("last_attempt_at", "last_status_code", "last_error")[:BREAKER_FAILURES]
+    )
+    if len(recent) < BREAKER_FAILURES:
+        return None
+    # A failure: no answer (refused, timed out, reset), a 5xx or a 429; a 4xx is the payload's fault.
+    if not all(error and (code is None or code >= 500 or code == 429) for _, code, error in recent):
+        return None
+    reopens = recent[0][0] + BREAKER_COOLDOWN
+    return reopens if reopens > now else None
+
+
+def _defer(*, delivery: WebhookDelivery, until: datetime, now: datetime) -> float | None:
+    if delivery.created_at < now - MAX_DELIVERY_AGE:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.last_error = "the endpoint kept failing"
+        delivery.next_attempt_at = None
+        delivery.save(update_fields=["status", "last_error", "next_attempt_at"])
+        return None
+    delivery.next_attempt_at = until
+    delivery.save(update_fields=["next_attempt_at"])
+    return (until - now).total_seconds()
 
 
 def record_outcome(*, delivery: WebhookDelivery, outcome: Outcome, now: datetime) -> float | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+import httpcore
 import httpx
 
 # Standard Webhooks: 15-30 s per request; we connect within 5 s and give up at 15 s.
@@ -129,7 +130,7 @@ def check_webhook_url(url: str, *, resolver: Resolver | None = None) -> Target:
     return target
 
 
-# -- sending -----------------------------------------------------------------------------
+# -- sending ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Outcome:
     status_code: int | None = None
@@ -142,13 +143,83 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read and write ends by one wall-clock deadline.
+
+    httpx's timeouts are per operation: a receiver that trickles a byte every few seconds
+    (slowloris, in headers or body) would otherwise hold a worker slot indefinitely.
+    """
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def _budget(self, timeout: float | None, error: type[Exception]) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise error("the webhook's time budget is spent")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout=self._budget(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout=self._budget(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        budget = self._budget(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, budget), self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend, deadline: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        left = max(self._deadline - time.monotonic(), 0.001)
+        budget = left if timeout is None else min(timeout, left)
+        stream = self._inner.connect_tcp(host, port, timeout=budget, local_address=local_address,
+                                         socket_options=socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def deadline_transport(*, deadline: float, network: httpcore.NetworkBackend | None = None) -> httpx.HTTPTransport:
+    """An httpx transport whose connections all end by `deadline` (a `time.monotonic()`)."""
+    transport = httpx.HTTPTransport(trust_env=False, retries=0)
+    # httpx takes no network backend; its pool (httpcore's public ConnectionPool) does.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=1,
+        retries=0,
+        network_backend=_DeadlineBackend(network or httpcore.SyncBackend(), deadline),
+    )
+    return transport
+
+
 @dataclass
 class WebhookSender:
-    """Resolve, check, connect to the checked address, POST; `resolver` and `transport`
-    are the seams tests inject (a stub DNS, a transport that pins to a local server)."""
+    """Resolve, check, connect to the checked address, POST, all within `total_timeout`.
+
+    `resolver`, `transport` and `network` are the seams tests inject: a stub DNS, a whole
+    transport, or the sockets under the real (deadline-bound) transport.
+    """
 
     resolver: Resolver = system_resolver
     transport: httpx.BaseTransport | None = None
+    network: httpcore.NetworkBackend | None = None
+    total_timeout: float = TOTAL_TIMEOUT
+    max_response_bytes: int = MAX_RESPONSE_BYTES
 
     def send(self, *, url: str, headers: dict[str, str], body: bytes) -> Outcome:
         try:
@@ -161,12 +232,12 @@ class WebhookSender:
         extensions: dict[str, Any] = {}
         if target.scheme == "https" and target.host != address:
             extensions["sni_hostname"] = target.host  # TLS is checked against the name
-        timeout = httpx.Timeout(TOTAL_TIMEOUT, connect=CONNECT_TIMEOUT)
+        timeout = httpx.Timeout(self.total_timeout, connect=min(CONNECT_TIMEOUT, self.total_timeout))
         started = time.monotonic()
+        deadline = started + self.total_timeout
+        transport = self.transport or deadline_transport(deadline=deadline, network=self.network)
         try:
-            with httpx.Client(
-                transport=self.transport, timeout=timeout, follow_redirects=False, trust_env=False
-            ) as client:
+            with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False) as client:
                 request = client.build_request(
                     "POST", pinned, content=body, headers={**headers, "host": target.host_header}, extensions=extensions
                 )
@@ -176,7 +247,7 @@ class WebhookSender:
                     chunks = () if response.is_stream_consumed else response.iter_raw()
                     for chunk in chunks:
                         received += len(chunk)
-                        if received > MAX_RESPONSE_BYTES or time.monotonic() - started > TOTAL_TIMEOUT:
+                        if received > self.max_response_bytes or time.monotonic() > deadline:
                             break  # the answer's body is not ours to read in full
                 finally:
                     response.close()

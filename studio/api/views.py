@@ -29,6 +29,7 @@ from studio.api.models import ApiKey, WebhookDelivery
 from studio.api.openapi import build_document, describe_operations
 from studio.api.ratelimit import check_rate_limit
 from studio.models import User
+from studio.ops import logs
 from studio.services.errors import StudioError, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ def api_endpoint(*methods: str, auth: bool = True) -> Callable[[ApiHandler], Cal
                 if not auth:
                     return handler(request, *args, **kwargs)
                 ctx = authenticate(request)
+                # The key's user and team join this request's log lines (see studio.ops.logs).
+                logs.bind(user=ctx.membership.user_id, team=ctx.membership.team_id)
                 wait = check_rate_limit(bucket=ctx.key.prefix)
                 if wait is not None:
                     raise ApiError(

@@ -25,6 +25,7 @@ from studio.api.webhooks import ssrf
 from studio.api.webhooks.signing import signed_headers
 from studio.api.webhooks.ssrf import Outcome, WebhookSender
 from studio.models import Job, JobStatus
+from studio.ops.metrics import WEBHOOK_DELIVERIES
 
 logger = logging.getLogger(__name__)
 
@@ -198,9 +199,11 @@ def _defer(*, delivery: WebhookDelivery, until: datetime, now: datetime) -> floa
         delivery.last_error = "the endpoint kept failing"
         delivery.next_attempt_at = None
         delivery.save(update_fields=["status", "last_error", "next_attempt_at"])
+        WEBHOOK_DELIVERIES.labels(outcome="failed").inc()
         return None
     delivery.next_attempt_at = until
     delivery.save(update_fields=["next_attempt_at"])
+    WEBHOOK_DELIVERIES.labels(outcome="deferred").inc()
     return (until - now).total_seconds()
 
 
@@ -209,12 +212,16 @@ def record_outcome(*, delivery: WebhookDelivery, outcome: Outcome, now: datetime
     delay: float | None = None
     if outcome.ok:
         fields |= {"status": DeliveryStatus.SUCCEEDED, "delivered_at": now, "next_attempt_at": None}
+        result = "delivered"
     elif outcome.refused or outcome.status_code == 410 or delivery.attempts >= MAX_ATTEMPTS:
         # 410 Gone means "stop sending" (Standard Webhooks); a refused target stays refused.
         fields |= {"status": DeliveryStatus.FAILED, "next_attempt_at": None}
+        result = "refused" if outcome.refused else "failed"
     else:
         delay = retry_delay(delivery.attempts, outcome.retry_after)
         fields |= {"next_attempt_at": now + timedelta(seconds=delay)}
+        result = "retrying"
+    WEBHOOK_DELIVERIES.labels(outcome=result).inc()
     WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING).update(**fields)
     return delay
 

@@ -27,11 +27,14 @@ class CheckResult:
     latency_ms: float
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # the exception's text: host names and addresses, for staff only
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, with_errors: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"state": "up" if self.up else "down", "latency_ms": round(self.latency_ms, 1)}
         if self.detail:
             body["detail"] = self.detail
+        if with_errors and self.error:
+            body["error"] = self.error
         return body | self.extra
 
 
@@ -40,7 +43,8 @@ def _timed(name: str, probe: Callable[[], dict[str, Any] | None]) -> CheckResult
     try:
         extra = probe() or {}
     except Exception as exc:  # noqa: BLE001 - any failure means "down", said in one line
-        return CheckResult(name, False, (time.perf_counter() - started) * 1000, _describe(exc))
+        elapsed = (time.perf_counter() - started) * 1000
+        return CheckResult(name, False, elapsed, type(exc).__name__, error=_describe(exc))
     detail = extra.pop("detail", "")
     up = extra.pop("up", True)
     return CheckResult(name, up, (time.perf_counter() - started) * 1000, detail, extra)

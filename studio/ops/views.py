@@ -24,25 +24,33 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _has_metrics_token(request: HttpRequest) -> bool:
+    token = settings.STUDIO_METRICS_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+
 @login_not_required
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
+    """Anyone may ask (load balancers do); error texts, which name hosts, go to staff or the
+    metrics token only."""
     results = health.readiness()
     down = [r.name for r in results if not r.up]
-    body = {"status": "down" if down else "ok", "down": down, "checks": {r.name: r.as_dict() for r in results}}
-    return JsonResponse(body, status=503 if down else 200)
+    privileged = getattr(request.user, "is_staff", False) or _has_metrics_token(request)
+    checks = {r.name: r.as_dict(with_errors=privileged) for r in results}
+    return JsonResponse({"status": "down" if down else "ok", "down": down, "checks": checks},
+                        status=503 if down else 200)
 
 
 @login_not_required
 @never_cache
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    token = settings.STUDIO_METRICS_TOKEN
-    if not token:
+    if not settings.STUDIO_METRICS_TOKEN:
         return JsonResponse({"error": "Metrics are off: set STUDIO_METRICS_TOKEN."}, status=404)
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    if not _has_metrics_token(request):
         return JsonResponse({"error": "Send Authorization: Bearer <STUDIO_METRICS_TOKEN>."}, status=401,
                             headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")

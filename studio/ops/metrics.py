@@ -153,10 +153,12 @@ class DatabaseCollector(Collector):
         from django.db.models import Count, Min, Sum
         from django.utils import timezone
 
+        from providers.models import Family
         from studio.models import Account, AccountKind, Job, JobStatus
         from studio.ops.heartbeat import alive_workers
 
         now = timezone.now()
+        FAMILIES = [*Family.values, "local"]  # noqa: N806 - a constant of this scrape
         submitted = CounterMetricFamily("studio_jobs_submitted", "Jobs submitted.", labels=list(JOB_LABELS))
         for row in Job.objects.values("provider_family", "model_slug", "catalog_model__tier").annotate(n=Count("id")):
             submitted.add_metric([row["provider_family"], row["model_slug"], row["catalog_model__tier"] or "unknown"],
@@ -165,10 +167,13 @@ class DatabaseCollector(Collector):
         depth = GaugeMetricFamily("studio_queue_depth", "Jobs queued, by provider family.", labels=["family"])
         oldest = GaugeMetricFamily("studio_queue_oldest_age_seconds", "Age of the oldest queued job.")
         running = GaugeMetricFamily("studio_jobs_running", "Jobs running now, by provider family.", labels=["family"])
+        # Every family gets a series, 0 included, so an empty queue reads 0 rather than "no data".
+        counts = {(JobStatus.QUEUED, f): 0 for f in FAMILIES} | {(JobStatus.RUNNING, f): 0 for f in FAMILIES}
         rows = Job.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).values("status", "provider_family")
-        for row in rows.annotate(n=Count("id"), first=Min("created_at")):
-            gauge = depth if row["status"] == JobStatus.QUEUED else running
-            gauge.add_metric([row["provider_family"]], row["n"])
+        for row in rows.annotate(n=Count("id")):
+            counts[(row["status"], row["provider_family"])] = row["n"]
+        for (status, family), n in sorted(counts.items()):
+            (depth if status == JobStatus.QUEUED else running).add_metric([family], n)
         first = Job.objects.filter(status=JobStatus.QUEUED).aggregate(first=Min("created_at"))["first"]
         oldest.add_metric([], (now - first).total_seconds() if first else 0.0)
         balances = dict(

@@ -90,6 +90,7 @@ def test_counters_and_histograms_move_by_the_jobs_run_through_a_real_worker(desi
         before, "studio_provider_errors_total", family="local", code="content_policy") == 1
     # Scrape-time gauges: nothing left queued, 20 credits spent (two one-image jobs at 10).
     assert value(after, "studio_queue_depth") == 0
+    assert ("studio_queue_depth", (("family", "local"),)) in after  # an empty queue reads 0, not "no data"
     assert value(after, "studio_queue_oldest_age_seconds") == 0
     assert value(after, "studio_credits_spent") - value(before, "studio_credits_spent") == 20
     assert value(after, "studio_credits_held") == 0

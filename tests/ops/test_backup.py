@@ -8,6 +8,7 @@ database's SQL text (`iterdump`) replayed into a new file.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -67,6 +68,8 @@ def verify(database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str
 def test_a_restored_dump_has_a_balanced_ledger_and_every_image_file(designer, make_model, tmp_path):
     if connection.vendor not in ("postgresql", "sqlite"):
         pytest.skip("backups are documented for PostgreSQL and the embedded SQLite")
+    if connection.vendor == "postgresql" and not all(shutil.which(t) for t in ("pg_dump", "pg_restore", "createdb")):
+        pytest.skip("PostgreSQL's client tools (pg_dump, pg_restore, createdb) are not installed")
     make_model("backup-model", credits_per_image=7)
     for prompt in ("a pier", "a pier at night", "a pier in fog"):
         spec = jobs.validate_job(membership=designer, model="backup-model", prompt=prompt, count=2)

@@ -5,12 +5,16 @@ The README lists each variable with its default.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from studio.ops.logs import logging_config as _ops_logging_config
+from studio.ops.sentry import init_sentry as _init_sentry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -54,10 +58,12 @@ DJANGO_APPS = [
     "django.contrib.humanize",
 ]
 THIRD_PARTY_APPS = ["django_htmx", "template_partials"]
-LOCAL_APPS = ["studio", "providers", "gallery", "studio.api"]
+LOCAL_APPS = ["studio", "providers", "gallery", "studio.api", "studio.ops"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
+    # First, so every later line (and the answer's latency) carries the request id.
+    "studio.ops.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -336,11 +342,33 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# ------------------------------------------------------------------------------
+# Operations: logs, metrics, errors, health (studio.ops)
+# ------------------------------------------------------------------------------
+# One JSON object per line in production; readable lines under `make run` (DEBUG=true).
+STUDIO_LOG_FORMAT = env.str("STUDIO_LOG_FORMAT", default="plain" if DEBUG else "json")
+LOGGING = _ops_logging_config(json_lines=STUDIO_LOG_FORMAT == "json", level=env.str("LOG_LEVEL", default="INFO"))
+
+# Prometheus multi-process mode: every web and worker process writes its counters under
+# this folder, and /metrics sums them. Processes that share it must share one host (or one
+# volume); clear it when the whole deployment restarts.
+# https://prometheus.github.io/client_python/multiprocess/
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(STUDIO_DATA_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# /metrics answers only with `Authorization: Bearer <token>`; empty turns it off.
+STUDIO_METRICS_TOKEN = env.str("STUDIO_METRICS_TOKEN", default="")
+# Workers write a heartbeat row this often; /readyz wants one younger than three beats.
+STUDIO_WORKER_HEARTBEAT_SECONDS = env.float("STUDIO_WORKER_HEARTBEAT_SECONDS", default=10.0)
+STUDIO_READYZ_REQUIRE_WORKER = env.bool("STUDIO_READYZ_REQUIRE_WORKER", default=True)
+# Probes come over plain HTTP from inside the network, even when the site redirects to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+# Errors to Sentry (with its Django and Celery integrations) when SENTRY_DSN is set.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    _init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production" if not DEBUG else "development"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

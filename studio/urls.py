@@ -7,6 +7,8 @@ from studio import input_links
 from studio.api import urls as api_urls
 
 urlpatterns = [
+    # healthz, readyz, metrics and admin/status/ (before the admin claims admin/).
+    path("", include("studio.ops.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("studio.account_urls")),
     path("gallery/", include("gallery.urls")),

@@ -22,6 +22,8 @@ KEY_SCHEME = "stu"
 # last_used_at is a hint for the keys page; writing it on every request would make
 # each API call a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long a rotated-out webhook secret keeps signing beside the new one.
+WEBHOOK_SECRET_OVERLAP = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,24 @@ def revoke_api_key(*, key: ApiKey, actor: User) -> ApiKey:
         ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     key.refresh_from_db()
     return key
+
+
+def rotate_webhook_secret(*, key: ApiKey, actor: User, overlap: timedelta = WEBHOOK_SECRET_OVERLAP) -> ApiKey:
+    """Give the key a new webhook secret; the old one keeps signing alongside for `overlap`.
+
+    Only the key's owner may: the secret is shown to them alone.
+    """
+    if key.user_id != actor.pk:
+        raise PermissionDenied("Only the key's owner can rotate its webhook secret.")
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+        if locked.revoked_at is not None:
+            raise PermissionDenied("This key is revoked; its webhooks are no longer sent.")
+        locked.previous_webhook_secret = locked.webhook_secret
+        locked.previous_webhook_secret_until = timezone.now() + overlap
+        locked.webhook_secret = generate_webhook_secret()
+        locked.save(update_fields=["webhook_secret", "previous_webhook_secret", "previous_webhook_secret_until"])
+    return locked
 
 
 def keys_visible_to(*, membership: Membership) -> list[ApiKey]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -26,6 +28,10 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=32, unique=True)
     key_hash = models.CharField(max_length=64)
     webhook_secret = models.CharField(max_length=100)
+    # After a rotation the old secret also signs until `previous_webhook_secret_until`, so
+    # receivers can switch without dropping a delivery (Standard Webhooks' overlap).
+    previous_webhook_secret = models.CharField(max_length=100, blank=True)
+    previous_webhook_secret_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -43,6 +49,14 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def webhook_secrets(self, *, now: datetime | None = None) -> list[str]:
+        """The secrets that sign now: the current one, then the previous one while it overlaps."""
+        now = now or timezone.now()
+        until = self.previous_webhook_secret_until
+        if self.previous_webhook_secret and until is not None and until > now:
+            return [self.webhook_secret, self.previous_webhook_secret]
+        return [self.webhook_secret]
 
     @property
     def display_prefix(self) -> str:
@@ -143,6 +157,7 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["api_key", "-created_at"], name="delivery_key_recent"),
             models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due"),
+            models.Index(fields=["url", "-last_attempt_at"], name="delivery_url_recent"),
         ]
         constraints = [
             # A job reports its end once, however often the job layer is re-entered.

@@ -39,6 +39,7 @@ ui = (
     [
         path("", views.api_keys, name="keys"),
         path("<int:pk>/revoke/", views.api_key_revoke, name="revoke"),
+        path("<int:pk>/rotate-secret/", views.api_key_rotate_secret, name="rotate_secret"),
         path("deliveries/", views.webhook_deliveries, name="deliveries"),
     ],
     "api_ui",

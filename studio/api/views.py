@@ -23,12 +23,14 @@ from studio.api.auth import (
     create_api_key,
     keys_visible_to,
     revoke_api_key,
+    rotate_webhook_secret,
 )
 from studio.api.errors import ApiError, database_unavailable, error_response, from_domain
 from studio.api.models import ApiKey, WebhookDelivery
 from studio.api.openapi import build_document, describe_operations
 from studio.api.ratelimit import check_rate_limit
 from studio.models import User
+from studio.ops import logs
 from studio.services.errors import StudioError, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ def api_endpoint(*methods: str, auth: bool = True) -> Callable[[ApiHandler], Cal
                 if not auth:
                     return handler(request, *args, **kwargs)
                 ctx = authenticate(request)
+                # The key's user and team join this request's log lines (see studio.ops.logs).
+                logs.bind(user=ctx.membership.user_id, team=ctx.membership.team_id)
                 wait = check_rate_limit(bucket=ctx.key.prefix)
                 if wait is not None:
                     raise ApiError(
@@ -182,6 +186,21 @@ def api_key_revoke(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("api_ui:keys")
     messages.success(request, f"Revoked “{key.name}”. Requests with it now get 401.")
+    return redirect("api_ui:keys")
+
+
+@require_POST
+def api_key_rotate_secret(request: AuthedRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=pk)
+    try:
+        rotate_webhook_secret(key=key, actor=request.user)
+    except StudioError as exc:
+        messages.error(request, exc.message)
+        return redirect("api_ui:keys")
+    messages.success(
+        request,
+        f"“{key.name}” has a new webhook secret. The old one also signs for 24 hours: switch your receiver to the new one.",
+    )
     return redirect("api_ui:keys")
 
 

@@ -23,10 +23,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from providers.models import CatalogModel
-from studio.api import webhooks
 from studio.api.auth import create_api_key
 from studio.api.openapi import build_document
-from studio.api.webhooks import WebhookSender
+from studio.api.webhooks import WebhookSender, ssrf
 from studio.models import Membership
 from tests.api.conftest import SMALL_SIZES
 
@@ -46,7 +45,7 @@ def bearer(
         resolver=lambda host, port: ["93.184.216.34"],
         transport=httpx.MockTransport(lambda request: httpx.Response(204)),
     )
-    monkeypatch.setattr(webhooks, "get_sender", lambda: sender)
+    monkeypatch.setattr(ssrf, "get_sender", lambda: sender)
     settings.STUDIO_API_RATE_LIMIT = 0
     settings.STUDIO_API_MAX_BODY_BYTES = 2 * 1024 * 1024
     # The document's example model, so valid requests reach a real job.

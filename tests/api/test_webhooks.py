@@ -32,6 +32,7 @@ from studio.api.webhooks import (
     deliver_webhook,
     is_public_address,
     signed_headers,
+    ssrf,
 )
 from studio.models import Job
 
@@ -124,7 +125,7 @@ def resolver_to(*addresses: str) -> Callable[[str, int], list[str]]:
 def _public_dns_and_no_network(monkeypatch) -> None:
     """Registration resolves hooks.example.com to a public address; nothing is sent unless a
     test installs a receiver."""
-    monkeypatch.setattr(webhooks, "get_sender", lambda: WebhookSender(resolver=resolver_to(PUBLIC_IP), transport=NoNetwork()))
+    monkeypatch.setattr(ssrf, "get_sender", lambda: WebhookSender(resolver=resolver_to(PUBLIC_IP), transport=NoNetwork()))
 
 
 # -- signing ------------------------------------------------------------------------------------
@@ -289,7 +290,7 @@ def public_receiver(receiver_factory, monkeypatch) -> tuple[Receiver, PinnedToLo
     """Every delivery resolves hooks.example.com to a public IP and lands on a local server."""
     receiver = receiver_factory()
     transport = PinnedToLocal(receiver.port)
-    monkeypatch.setattr(webhooks, "get_sender", lambda: WebhookSender(resolver=resolver_to(PUBLIC_IP), transport=transport))
+    monkeypatch.setattr(ssrf, "get_sender", lambda: WebhookSender(resolver=resolver_to(PUBLIC_IP), transport=transport))
     return receiver, transport
 
 

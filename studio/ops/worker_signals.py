@@ -1,0 +1,56 @@
+"""Celery signal handlers: carry the request id into tasks, bind a job task's ids to its
+log lines, and keep the worker's heartbeat (connected in OpsConfig.ready())."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.ops import heartbeat, logs
+
+HEADER = "studio_request_id"
+# Tasks whose first argument is a job id.
+JOB_TASKS = frozenset({"studio.tasks.run_job", "studio.tasks.poll_job"})
+_tokens: dict[str, Any] = {}
+
+
+def add_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """before_task_publish: the publishing request's id travels in the message headers."""
+    request_id = logs.current().get("request_id")
+    if headers is not None and request_id:
+        headers.setdefault(HEADER, request_id)
+
+
+def _job_context(job_id: int) -> dict[str, Any]:
+    from studio.models import Job
+
+    row = Job.objects.filter(pk=job_id).values("team_id", "user_id", "provider_family").first()
+    if row is None:
+        return {"job_id": job_id}
+    return {"job_id": job_id, "team": row["team_id"], "user": row["user_id"], "provider": row["provider_family"]}
+
+
+def bind_task_context(task_id: str = "", task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
+    """task_prerun: every line the task logs carries the request id and, for job tasks, the job."""
+    heartbeat.on_task_prerun()
+    request = getattr(task, "request", None)
+    request_id = getattr(request, HEADER, None) or (getattr(request, "headers", None) or {}).get(HEADER)
+    context: dict[str, Any] = {"request_id": request_id or f"task-{task_id}"}
+    if task is not None and task.name in JOB_TASKS:
+        job_id = (kwargs or {}).get("job_id") or (args[0] if args else None)
+        if job_id is not None:
+            try:
+                context |= _job_context(int(job_id))
+            except Exception:  # noqa: BLE001 - context is a courtesy, never a failure
+                context["job_id"] = job_id
+    _tokens[task_id] = logs.replace(**context)
+
+
+def unbind_task_context(task_id: str = "", **_: Any) -> None:
+    """task_postrun: back to the context before the task (an eager task ran inside a request)."""
+    heartbeat.on_task_postrun()
+    token = _tokens.pop(task_id, None)
+    if token is not None:
+        try:
+            logs.reset(token)
+        except ValueError:
+            logs.clear()  # set in another context; start the next task clean

@@ -154,7 +154,8 @@ class DatabaseCollector(Collector):
         from django.utils import timezone
 
         from providers.models import Family
-        from studio.models import Account, AccountKind, Job, JobStatus
+        from studio.models import Job, JobStatus, Transfer, TransferKind
+        from studio.models.jobs import HoldState
         from studio.ops.heartbeat import alive_workers
 
         now = timezone.now()
@@ -176,14 +177,14 @@ class DatabaseCollector(Collector):
             (depth if status == JobStatus.QUEUED else running).add_metric([family], n)
         first = Job.objects.filter(status=JobStatus.QUEUED).aggregate(first=Min("created_at"))["first"]
         oldest.add_metric([], (now - first).total_seconds() if first else 0.0)
-        balances = dict(
-            Account.objects.filter(kind__in=[AccountKind.HOLDS, AccountKind.SPENT])
-            .values_list("kind").annotate(total=Sum("balance"))
-        )
+        # The holds and spent accounts cache no balance (studio.services.credits): the open
+        # holds are on the jobs, and what was spent is the sum of the charges.
+        open_holds = Job.objects.filter(hold_state=HoldState.HELD).aggregate(t=Sum("credits_held"))["t"]
+        charged = Transfer.objects.filter(kind=TransferKind.CHARGE).aggregate(t=Sum("amount"))["t"]
         held = GaugeMetricFamily("studio_credits_held", "Credits held by queued and running jobs.")
-        held.add_metric([], float(balances.get(AccountKind.HOLDS) or 0))
+        held.add_metric([], float(open_holds or 0))
         spent = GaugeMetricFamily("studio_credits_spent", "Credits spent since the studio began.")
-        spent.add_metric([], float(balances.get(AccountKind.SPENT) or 0))
+        spent.add_metric([], float(charged or 0))
         workers = alive_workers()
         alive = GaugeMetricFamily("studio_workers_alive", "Workers with a fresh heartbeat.")
         alive.add_metric([], len(workers))

@@ -11,12 +11,12 @@ from django.utils.module_loading import import_string
 
 from providers.backends.base import ProviderAdapter
 
-# family -> adapter class path. Families sharing one protocol share one module.
+# family -> adapter class path. Families sharing a protocol share its base class (openai_compat).
 ADAPTERS: dict[str, str] = {
     "openai": "providers.backends.openai.OpenAIAdapter",
-    "xai": "providers.backends.openai.XAIAdapter",
-    "recraft": "providers.backends.openai.RecraftAdapter",
-    "ark": "providers.backends.openai.ArkAdapter",
+    "xai": "providers.backends.xai.XAIAdapter",
+    "recraft": "providers.backends.recraft.RecraftAdapter",
+    "ark": "providers.backends.ark.ArkAdapter",
     "gemini": "providers.backends.gemini.GeminiAdapter",
     "imagen": "providers.backends.gemini.ImagenAdapter",
     "bfl": "providers.backends.bfl.BFLAdapter",

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 
 import httpx
 
+from providers.backends._batches import fan_out
+from providers.backends._http import refuse_redirect, without_none
 from providers.backends.base import ProviderAdapter, check_size, measured_image
-from providers.backends.openai import fan_out, refuse_redirect, without_none
 from providers.errors import ErrorCode, ProviderError
 from providers.types import (
     GeneratedImage,

@@ -15,7 +15,10 @@ import pytest
 import respx
 from PIL import Image
 
-from providers.backends.openai import ArkAdapter, OpenAIAdapter, RecraftAdapter, XAIAdapter
+from providers.backends.ark import ArkAdapter
+from providers.backends.openai import OpenAIAdapter
+from providers.backends.recraft import RecraftAdapter
+from providers.backends.xai import XAIAdapter
 from providers.errors import ErrorCode, ProviderError
 from providers.types import GenerationRequest, InputImage
 from tests.images import make_png

@@ -108,7 +108,11 @@ class OpenAIAdapter(ImagesAPIAdapter):
                 ErrorCode.INVALID_REQUEST, "openai: dall-e-3 cannot edit images", provider=self.family
             )
         fields = self.common_fields(request, n)
-        fields["input_fidelity"] = request.options.get("input_fidelity")
+        # `moderation` is a generations field only (the SDK's ImageEditParams has none).
+        fields.pop("moderation", None)
+        # input_fidelity is not supported on gpt-image-1-mini (OpenAI image guide).
+        if "mini" not in request.remote_model:
+            fields["input_fidelity"] = request.options.get("input_fidelity")
         # The SDK sends a list of files as repeated `image[]` parts; one file stays `image`.
         name = "image[]" if len(request.references) > 1 else "image"
         files = [form_file(name, image, f"image-{i}") for i, image in enumerate(request.references)]
@@ -203,6 +207,8 @@ class OpenAIAdapter(ImagesAPIAdapter):
     # -- errors ---------------------------------------------------------------------
     def error_from_response(self, response: httpx.Response) -> ProviderError:
         error = super().error_from_response(response)
+        if error.code is ErrorCode.PROVIDER_BILLING:
+            return error  # no header makes an empty account worth retrying
         should_retry = response.headers.get("x-should-retry", "").lower()
         # The SDK obeys `x-should-retry` before looking at the status (providers.md §1.5).
         if should_retry == "true" and not error.retryable:

@@ -40,8 +40,9 @@ class RecraftAdapter(ImagesAPIAdapter):
 
     def generation_body(self, request: GenerationRequest, n: int) -> dict[str, Any]:
         body = self.common_fields(request, n)
-        # Recraft takes `WxH` from its own size table, which the catalogue copies.
-        body["size"] = f"{request.width}x{request.height}"
+        # Raster models take `WxH` from Recraft's own size table, which the catalogue copies;
+        # the vector models are sized by aspect ratio ("16:9"), an SVG having no pixels.
+        body["size"] = request.aspect_ratio if self.is_vector(request) else f"{request.width}x{request.height}"
         if request.options.get("controls"):
             body["controls"] = request.options["controls"]
         return body

@@ -155,6 +155,11 @@ SCHEMAS: dict[str, Any] = {
             "description": {"type": "string"},
             "available": {"type": "boolean", "description": "Whether this key may use the model now."},
             "unavailable_reason": {"type": ["string", "null"]},
+            "lifecycle": {
+                "type": ["object", "null"],
+                "description": "When the upstream model retires; after that date `served_by` names the successor "
+                "route that serves this model string.",
+            },
             "capabilities": {"type": "object", "additionalProperties": {"type": ["boolean", "integer"]}},
             "allowedParams": {
                 "type": "object",

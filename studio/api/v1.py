@@ -285,16 +285,18 @@ def build_spec(ctx: ApiContext, request: ImageRequest) -> tuple[Any, Applied]:
     is_gemini = model.family == "gemini"
     options: dict[str, Any] = {}
     output_format = request.output_format
-    if is_gemini and output_format == "webp":
-        output_format = "png"  # Gemini returns png or jpeg (seed 004)
+    offered = model.cap("output_formats") or []
+    if output_format == "webp" and "webp" not in offered and "png" in offered:
+        output_format = "png"  # a model without webp (Gemini) answers png, as seed 004 does
     background = None
     if is_gpt:
         background = request.background
-        if background == "transparent":
-            if model.remote_model.startswith("gpt-image-2"):
-                raise bad("background", "gpt-image-2 does not support transparent backgrounds.")
-            if output_format == "jpeg":
-                raise bad("background", "A transparent background needs png or webp output.")
+        # What a model refuses (gpt-image-2: no transparent background) is in its capabilities,
+        # so the composer, /v2 and this endpoint refuse it alike (CatalogModel.refusal_for).
+        refusal = model.refusal_for(options={"background": background}, output_format=output_format or "png")
+        if refusal:
+            field, message = next(iter(refusal.items()))
+            raise bad(field, message)
         for name in ("background", "output_compression", "moderation", "user"):
             value = getattr(request, name)
             if value is not None:

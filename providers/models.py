@@ -201,6 +201,10 @@ class CatalogModel(models.Model):
             return ""
         return f"served by {route.remote_model} since {route.since.day} {route.since.strftime('%B %Y')}"
 
+    def effective_price(self, *, is_demo: bool) -> int:
+        """Credits per image a job pays: nothing for a placeholder drawn by the demo renderer."""
+        return 0 if is_demo else self.credits_per_image
+
     def refusal_for(self, *, options: dict[str, Any], output_format: str) -> dict[str, str]:
         """Field errors for provider options the model cannot honour, read from its capabilities.
 

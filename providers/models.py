@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from providers.registry import is_configured
+
 TIER_ORDER = {"standard": 0, "advanced": 1, "premium": 2, "ultra": 3}
 
 
@@ -35,6 +37,8 @@ class Family(models.TextChoices):
     FAL = "fal", "fal.ai"
     DASHSCOPE = "dashscope", "Alibaba DashScope"
     ARK = "ark", "BytePlus ModelArk"
+    AGGREGATOR = "aggregator", "Aggregator"
+    AGGREGATOR_OPENAI = "aggregator_openai", "Aggregator (OpenAI-compatible)"
 
 
 # Fields the catalogue file writes and an admin may edit; an edit is remembered per row
@@ -192,6 +196,10 @@ class CatalogModel(models.Model):
                 options={**(self.fixed_options or {}), **successor.get("options", {})},
                 since=retires_on,
             )
+        aggregated = (self.fixed_options or {}).get("aggregator_model")
+        # An aggregator, once configured, serves the models it names (seed 002's identifiers).
+        if aggregated and not rerouted and is_configured("aggregator"):
+            return ServedRoute("aggregator", str(aggregated), dict(self.fixed_options or {}))
         return ServedRoute(self.family, self.remote_model, dict(self.fixed_options or {}))
 
     def served_by(self, on: datetime.date | None = None) -> str:

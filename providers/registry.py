@@ -27,6 +27,8 @@ ADAPTERS: dict[str, str] = {
     "replicate": "providers.backends.replicate.ReplicateAdapter",
     "fal": "providers.backends.fal.FalAdapter",
     "dashscope": "providers.backends.dashscope.DashScopeAdapter",
+    "aggregator": "providers.backends.aggregator.AggregatorAdapter",
+    "aggregator_openai": "providers.backends.aggregator.AggregatorOpenAIAdapter",
     "local": "providers.backends.local.LocalRenderer",
 }
 
@@ -46,7 +48,11 @@ SETTINGS_NAME: dict[str, str] = {
     "replicate": "REPLICATE",
     "fal": "FAL",
     "dashscope": "DASHSCOPE",
+    "aggregator": "AGGREGATOR",
+    "aggregator_openai": "AGGREGATOR",
 }
+# Families with no public default address: the base URL is part of being configured.
+NEEDS_BASE_URL = frozenset({"aggregator", "aggregator_openai"})
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,14 @@ def base_url_for(family: str) -> str:
 
 
 def is_configured(family: str) -> bool:
-    return bool(api_key_for(family))
+    return bool(api_key_for(family)) and (family not in NEEDS_BASE_URL or bool(base_url_for(family)))
+
+
+def missing_setting(family: str) -> str:
+    name = SETTINGS_NAME.get(family, family.upper())
+    if not api_key_for(family):
+        return f"{name}_API_KEY is not set"
+    return f"{name}_BASE_URL is not set"
 
 
 def route_for(family: str) -> Route:
@@ -93,8 +106,7 @@ def route_for(family: str) -> Route:
         return Route(family, is_demo=False)
     if mode == "auto":
         return Route("local", is_demo=True)
-    name = SETTINGS_NAME.get(family, family.upper())
-    return Route(family, is_demo=False, unavailable_reason=f"{name}_API_KEY is not set")
+    return Route(family, is_demo=False, unavailable_reason=missing_setting(family))
 
 
 @cache

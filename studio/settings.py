@@ -290,6 +290,8 @@ PROVIDER_DEFAULT_BASE_URLS = {
     "FAL": "https://queue.fal.run",
     "DASHSCOPE": "https://dashscope-intl.aliyuncs.com/api/v1",
     "ARK": "https://ark.ap-southeast.bytepluses.com/api/v3",
+    # An aggregator in front of many providers (seeds 001, 002, 004), e.g. another Studio.
+    "AGGREGATOR": "",
 }
 for _name, _default_url in PROVIDER_DEFAULT_BASE_URLS.items():
     globals()[f"{_name}_API_KEY"] = env.str(f"{_name}_API_KEY", default="")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORT_ENV = "STUDIO_TIMEOUT_GUARD_REPORT"
 ADAPTER_MODULES = frozenset(
     {"openai", "xai", "recraft", "ark", "gemini", "bfl", "ideogram", "luma", "leonardo", "stability"}
-    | {"replicate", "fal", "dashscope"}
+    | {"replicate", "fal", "dashscope", "aggregator"}
 )
 _calls: list[dict[str, Any]] = []
 SHARED = frozenset({"base", "openai_compat"})

@@ -363,7 +363,7 @@ def build_document() -> dict[str, Any]:
                     "summary": "One model by id or alias",
                     "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {"200": {"description": "The model", "content": _json(_ref("Model"))},
-                                  **_errors("401", "404", "429", "500")},
+                                  **_errors("401", "403", "404", "429", "500")},
                 }
             },
             "/v1/images/generations": {

@@ -68,9 +68,12 @@ def list_models(request: HttpRequest, ctx: ApiContext) -> JsonResponse:
 
 def get_model(request: HttpRequest, ctx: ApiContext, model_id: str) -> JsonResponse:
     model = CatalogModel.objects.resolve(model_id) if is_clean_text(model_id) else None
-    if model is None or not model.enabled:
+    if model is None:
         raise ApiError(404, "not_found", f"No model “{model_id}”.", param="model")
     reason = model_block_reason(membership=ctx.membership, model=model)
+    if not model.enabled:
+        # The same answer /v2 gives when asked to generate with it (resolve_model).
+        raise ApiError(403, "model_not_allowed", f"{model.display_name}: {reason}", param="model")
     aliases = list(model.aliases.order_by("alias").values_list("alias", flat=True))
     return JsonResponse(model_resource(model, aliases=aliases, available=not reason, reason=reason))
 

@@ -8,13 +8,13 @@ upstream's), so nothing reaches the database without passing the catalogue's val
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from providers.models import Tier
+from providers.ratios import ratio_of
 
 SIZE_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 CAPABILITY_DEFAULTS: dict[str, Any] = {
@@ -46,20 +46,6 @@ def fetch_models(*, base_url: str, api_key: str) -> list[dict[str, Any]]:
     response.raise_for_status()
     data = response.json()
     return [m for m in data.get("data", []) if isinstance(m, dict) and m.get("id")]
-
-
-COMMON_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "5:4", "4:5", "21:9", "9:21", "2:1", "1:2", "16:10", "10:16")
-
-
-def ratio_of(width: int, height: int) -> str:
-    """The common ratio a size is sold as (1456x816 is "16:9"), else its exact reduced ratio."""
-    value = width / height
-    for label in COMMON_RATIOS:
-        w, h = (int(p) for p in label.split(":"))
-        if abs(value / (w / h) - 1) < 0.03:
-            return label
-    divisor = math.gcd(width, height)
-    return f"{width // divisor}:{height // divisor}"
 
 
 def size_table(sizes: Iterable[str]) -> dict[str, list[int]]:

@@ -22,6 +22,7 @@ from studio.api.resources import model_resource
 from studio.api.services import submit_api_job, sync_timeout, wait_for_job
 from studio.models import Job, JobStatus
 from studio.services.access import model_block_reason
+from studio.services.auto_model import AUTO, AutoChoice, choose_auto_model, is_auto
 from studio.services.errors import StudioError
 from studio.services.jobs import Upload, resolve_model, validate_job
 
@@ -174,9 +175,8 @@ def _mask(body: Body) -> Upload | None:
 
 def parse_image_request(body: Body, *, edit_endpoint: bool) -> ImageRequest:
     """Check the request's types and enumerations (the catalogue checks the rest)."""
-    model = _string(body, "model")
-    if not model:
-        raise bad("model", "Name a model, e.g. gpt-image-2 or nano-banana-pro (see GET /v1/models).")
+    # No model (or "auto") lets the studio choose one (seed 000; studio/services/auto_model.py).
+    model = _string(body, "model") or AUTO
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise bad("prompt", "Write a prompt.")
@@ -262,6 +262,7 @@ class Applied:
     quality: str | None
     background: str | None
     is_edit: bool
+    auto_reason: str = ""
 
 
 def choose_quality_model(ctx: ApiContext, model: CatalogModel, quality: str | None) -> CatalogModel:
@@ -281,8 +282,16 @@ def choose_quality_model(ctx: ApiContext, model: CatalogModel, quality: str | No
     return resolve_model(membership=ctx.membership, identifier=sibling.slug)
 
 
+def auto_choice(ctx: ApiContext, request: ImageRequest) -> AutoChoice:
+    # `size` is matched to the chosen model's nearest size afterwards, as for a named model.
+    return choose_auto_model(
+        membership=ctx.membership, references=len(request.images), mask=request.mask is not None, count=request.n
+    )
+
+
 def build_spec(ctx: ApiContext, request: ImageRequest) -> tuple[Any, Applied]:
-    model = resolve_model(membership=ctx.membership, identifier=request.model)
+    auto = auto_choice(ctx, request) if is_auto(request.model) else None
+    model = resolve_model(membership=ctx.membership, identifier=auto.model.slug if auto else request.model)
     model = choose_quality_model(ctx, model, request.quality)
     is_gpt = model.family == "openai" and not model.remote_model.startswith("dall-e")
     is_gemini = model.family == "gemini"
@@ -331,7 +340,14 @@ def build_spec(ctx: ApiContext, request: ImageRequest) -> tuple[Any, Applied]:
         options=options,
     )
     applied_quality = quality or (model.fixed_options or {}).get("quality") if model.family == "openai" else None
-    return spec, Applied(family=model.family, quality=applied_quality, background=background, is_edit=request.is_edit)
+    applied = Applied(
+        family=model.family,
+        quality=applied_quality,
+        background=background,
+        is_edit=request.is_edit,
+        auto_reason=auto.reason if auto else "",
+    )
+    return spec, applied
 
 
 # -- answers --------------------------------------------------------------------------------
@@ -375,6 +391,9 @@ def image_body(job: Job, applied: Applied) -> dict[str, Any]:
         "output_format": _format_of(first.mime_type) if first else None,
         "size": f"{first.width}x{first.height}" if first else None,
     }
+    if applied.auto_reason:
+        body["model"] = job.model_slug
+        body["auto_reason"] = applied.auto_reason
     if applied.family == "openai":
         body["quality"] = applied.quality
         # The local renderer draws opaque images; a provider's "auto" choice is not reported.

@@ -75,7 +75,7 @@ def test_signed_links_outlive_an_hour_but_not_their_max_age(api, gpt_model, sett
 @pytest.mark.parametrize(
     ("body", "status", "code", "param"),
     [
-        ({"prompt": "x"}, 400, "validation_error", "model"),
+        ({"model": 7, "prompt": "x"}, 400, "validation_error", "model"),
         ({"model": "gpt-image-test"}, 400, "validation_error", "prompt"),
         ({"model": "gpt-image-test", "prompt": "  "}, 400, "validation_error", "prompt"),
         ({"model": "gpt-image-test", "prompt": "x" * 2001}, 400, "validation_error", "prompt"),

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import httpx
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from providers.backends.base import ProviderAdapter
+
+if TYPE_CHECKING:
+    from providers.models import CatalogModel
 
 # family -> adapter class path. Families sharing a protocol share its base class (openai_compat).
 ADAPTERS: dict[str, str] = {
@@ -107,6 +111,12 @@ def route_for(family: str) -> Route:
     if mode == "auto":
         return Route("local", is_demo=True)
     return Route(family, is_demo=False, unavailable_reason=missing_setting(family))
+
+
+def route_for_model(model: CatalogModel) -> Route:
+    """Who renders `model` today: its served route's family (a retired upstream's successor,
+    or the aggregator where it serves the model) under STUDIO_DEMO_RENDER."""
+    return route_for(model.served_route().family)
 
 
 @cache

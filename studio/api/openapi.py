@@ -191,6 +191,8 @@ SCHEMAS: dict[str, Any] = {
             "created": {"type": "integer"},
             "model": {"type": "string", "description": "The model an Auto request ran on."},
             "auto_reason": {"type": "string", "description": "Why Auto picked that model."},
+            "is_demo": {"type": "boolean", "description": "Present (true) when the studio's demo renderer drew "
+                        "the images instead of the model's provider."},
             "data": {
                 "type": "array",
                 "items": {

@@ -391,6 +391,9 @@ def image_body(job: Job, applied: Applied) -> dict[str, Any]:
         "output_format": _format_of(first.mime_type) if first else None,
         "size": f"{first.width}x{first.height}" if first else None,
     }
+    if job.is_demo:
+        # Drawn by the local demo renderer, not the model's provider (STUDIO_DEMO_RENDER).
+        body["is_demo"] = True
     if applied.auto_reason:
         body["model"] = job.model_slug
         body["auto_reason"] = applied.auto_reason

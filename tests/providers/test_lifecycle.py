@@ -149,3 +149,42 @@ def test_models_api_shows_who_serves_a_retired_model(db: None) -> None:
     assert note["served_by"] == {"provider": "openai", "model": "gpt-image-2", "since": "2026-05-12"}
     assert note["source"].startswith("https://developers.openai.com/")
     assert lifecycle_resource(CatalogModel.objects.get(slug="flux-2-pro")) is None
+
+
+def test_the_migration_marks_only_what_admins_changed_from_the_previous_file(db: None) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("providers.migrations.0003_lifecycle_and_admin_edits")
+    sync_catalog()
+    # As the previous file had them: dall-e-3 on its own route (not an admin's doing) …
+    CatalogModel.objects.filter(slug="dall-e-3").update(remote_model="dall-e-3", admin_edited=[])
+    # … and flux-2-pro re-priced by an admin.
+    CatalogModel.objects.filter(slug="flux-2-pro").update(credits_per_image=9, admin_edited=[])
+
+    migration.mark_admin_edits(apps, None)
+
+    assert CatalogModel.objects.get(slug="dall-e-3").admin_edited == []
+    assert CatalogModel.objects.get(slug="flux-2-pro").admin_edited == ["credits_per_image"]
+    # So the next sync re-routes dall-e-3 and keeps the admin's price.
+    sync_catalog()
+    assert CatalogModel.objects.get(slug="dall-e-3").remote_model == "gpt-image-2"
+    assert CatalogModel.objects.get(slug="flux-2-pro").credits_per_image == 9
+
+
+def test_kling_and_reve_go_to_the_aggregator_once_it_is_configured(db: None, settings: Any) -> None:
+    from providers.registry import route_for_model
+
+    sync_catalog()
+    kling = CatalogModel.objects.get(slug="kling-image")
+    assert kling.served_route().family == "fal"
+    settings.AGGREGATOR_API_KEY, settings.AGGREGATOR_BASE_URL = "agg-key", "https://agg.example"
+    served = kling.served_route()
+    assert (served.family, served.remote_model) == ("aggregator", "kling-image")
+    assert route_for_model(CatalogModel.objects.get(slug="reve-create")).family == "aggregator"
+    # Key without address is not configured: the reason says which setting is missing.
+    settings.AGGREGATOR_BASE_URL = ""
+    settings.STUDIO_DEMO_RENDER = "off"
+    route = route_for_model(CatalogModel.objects.get(slug="midjourney"))
+    assert route.unavailable_reason == "AGGREGATOR_BASE_URL is not set"

@@ -51,14 +51,16 @@ def idempotency_key(request: GenerationRequest) -> str:
     return hashlib.sha256(f"studio-aggregator:{key}".encode()).hexdigest()[:48]
 
 
+def host_of(adapter: ProviderAdapter) -> str:
+    """Result links come from the aggregator itself: its host is the only one trusted."""
+    return urlsplit(adapter.base_url).hostname or ""
+
+
 class AggregatorAdapter(ProviderAdapter):
     family = "aggregator"
     settings_name = "AGGREGATOR"
     default_base_url = ""
     is_async = True
-
-    def host(self) -> str:
-        return urlsplit(self.base_url).hostname or ""
 
     def submit(self, request: GenerationRequest) -> Submission:
         body = without_none(
@@ -113,7 +115,7 @@ class AggregatorAdapter(ProviderAdapter):
         expect = GenerationRequest(prompt="", **state["expect"])
         images: list[GeneratedImage] = []
         for item in data.get("images") or []:
-            url = require_provider_url(str(item.get("url", "")), self, self.host())
+            url = require_provider_url(str(item.get("url", "")), self, host_of(self))
             image = self.download(url)
             check_size(expect, image, family=self.family)
             images.append(image)
@@ -135,9 +137,6 @@ class AggregatorOpenAIAdapter(ProviderAdapter):
     family = "aggregator_openai"
     settings_name = "AGGREGATOR"
     default_base_url = ""
-
-    def host(self) -> str:
-        return urlsplit(self.base_url).hostname or ""
 
     def generate(
         self, request: GenerationRequest, *, on_progress: ProgressCallback | None = None
@@ -164,7 +163,7 @@ class AggregatorOpenAIAdapter(ProviderAdapter):
             if item.get("b64_json"):
                 image = decode_b64_image(item["b64_json"], provider=self.family)
             elif item.get("url"):
-                image = self.download(require_provider_url(item["url"], self, self.host()))
+                image = self.download(require_provider_url(item["url"], self, host_of(self)))
             else:
                 continue
             check_size(request, image, family=self.family)

@@ -274,6 +274,9 @@ def choose_quality_model(ctx: ApiContext, model: CatalogModel, quality: str | No
     sibling = (
         CatalogModel.objects.enabled()
         .filter(family=model.family, remote_model=model.remote_model, fixed_options__quality=quality)
+        # A retired model's entry now sending the same remote model is not a quality sibling:
+        # gpt-image-2 at low quality is gpt-image-2-mini, not gpt-image-1-mini-low.
+        .exclude(lifecycle__has_key="retired_route")
         .order_by("credits_per_image")
         .first()
     )

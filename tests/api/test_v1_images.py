@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import base64
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from gallery.models import Image
-from studio.api.v1 import nearest_size
+from providers.catalog import sync_catalog
+from providers.models import CatalogModel
+from studio.api.v1 import choose_quality_model, nearest_size
 from studio.models import Job, JobStatus
 from studio.services import credits
 from tests.api.helpers import error_of
@@ -269,3 +272,11 @@ def test_a_background_the_model_does_not_offer_is_refused_from_its_capabilities(
     assert error["message"] == "Gpt Image Test does not offer a transparent background."
     assert Job.objects.count() == 0
     assert generate(api, {"model": "gpt-image-test", "prompt": "x", "background": "opaque"}).status_code == 200
+
+
+def test_a_quality_sibling_is_never_a_retired_models_entry(designer):
+    sync_catalog()
+    ctx = SimpleNamespace(membership=designer)
+    gpt2 = CatalogModel.objects.get(slug="gpt-image-2")
+    assert choose_quality_model(ctx, gpt2, "low").slug == "gpt-image-2-mini"
+    assert choose_quality_model(ctx, gpt2, "high").slug == "gpt-image-2-hd"

@@ -89,6 +89,12 @@ IMAGE_FIELDS: dict[str, Any] = {
 
 BASE64_IMAGE = {"type": "string", "description": "A data URL (data:image/png;base64,...) or raw base64 (PNG, JPEG or WebP)."}
 
+# One server-sent event as clients parse it: `event:` names it, `data:` carries its JSON.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+}
+
 GENERATION_REQUEST = {
     "type": "object",
     "required": ["prompt"],
@@ -388,7 +394,7 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "The images, base64-encoded (or an SSE stream with stream=true)",
                                 "content": {**_json(_ref("ImagesResponse")),
-                                            "text/event-stream": {"schema": {"type": "string"}}}},
+                                            "text/event-stream": {"schema": SSE_EVENT}}},
                         **_errors("400", "401", "402", "403", "409", "413", "415", "422", "429", "500", "502",
                                   "503", "504"),
                     },
@@ -406,7 +412,7 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "The edited images",
                                 "content": {**_json(_ref("ImagesResponse")),
-                                            "text/event-stream": {"schema": {"type": "string"}}}},
+                                            "text/event-stream": {"schema": SSE_EVENT}}},
                         **_errors("400", "401", "402", "403", "409", "413", "415", "422", "429", "500", "502",
                                   "503", "504"),
                     },

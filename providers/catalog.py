@@ -1,12 +1,18 @@
 """The model catalogue as data: validate `catalog.json` and sync it into the database.
 
 The file is the source of truth for what a model is (route, capabilities, sizes); the
-database row is what the studio sells. Admins may re-price, enable/disable and re-route a
-model in the admin, so a normal sync leaves those four fields alone on existing rows.
+database row is what the studio sells. Admins may change any of it in the admin; the row
+remembers which fields an admin edited (`admin_edited`), and a normal sync updates every
+other field from the file. `reset=True` takes the edited fields back as well.
+
+An entry may carry a `lifecycle`: the date its upstream model retires and the successor
+route (family, remote model, fixed options) that serves the same model string from then
+on, with the reason and a public source.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from collections.abc import Mapping
@@ -15,14 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from providers.models import CatalogModel, Family, ModelAlias, Tier
 
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.json"
 CATALOG_VERSION = 1
-
-# Fields an admin owns once a row exists; only `reset=True` takes them back from the file.
-ADMIN_FIELDS = ("credits_per_image", "enabled", "family", "remote_model")
 
 REQUIRED_KEYS = {
     "slug": str,
@@ -40,7 +44,9 @@ REQUIRED_KEYS = {
     "default_resolution": str,
     "timeout_seconds": int,
 }
-OPTIONAL_KEYS = {"options": dict, "enabled": bool}
+OPTIONAL_KEYS = {"options": dict, "enabled": bool, "lifecycle": dict}
+LIFECYCLE_KEYS = {"retires_on": str, "successor": dict, "reason": str, "source": str}
+SUCCESSOR_KEYS = {"family": str, "remote_model": str, "options": dict}
 
 CAPABILITY_TYPES: dict[str, type] = {
     "text_to_image": bool,
@@ -61,6 +67,8 @@ CAPABILITY_TYPES: dict[str, type] = {
     "streaming": bool,
     "thinking": bool,
 }
+# Optional capabilities: absent means "no restriction beyond the provider's defaults".
+OPTIONAL_CAPABILITIES: dict[str, type] = {"backgrounds": list}
 
 # Lengths of the model fields the values land in, so a bad file fails here, not mid-sync.
 MAX_LENGTHS = {
@@ -148,8 +156,14 @@ def _validate_capabilities(where: str, caps: Mapping[str, Any]) -> None:
     for name, expected in CAPABILITY_TYPES.items():
         if not _check_type(caps[name], expected):
             raise CatalogError(f"{where}: capabilities.{name} must be {expected.__name__}")
-    for name, expected in CAPABILITY_TYPES.items():
-        if expected is list and not all(isinstance(item, str) and item for item in caps[name]):
+    unknown = sorted(set(caps) - set(CAPABILITY_TYPES) - set(OPTIONAL_CAPABILITIES))
+    if unknown:
+        raise CatalogError(f"{where}: unknown capabilities {', '.join(unknown)}")
+    for name, expected in OPTIONAL_CAPABILITIES.items():
+        if name in caps and not _check_type(caps[name], expected):
+            raise CatalogError(f"{where}: capabilities.{name} must be {expected.__name__}")
+    for name, expected in {**CAPABILITY_TYPES, **OPTIONAL_CAPABILITIES}.items():
+        if expected is list and not all(isinstance(item, str) and item for item in caps.get(name, ())):
             raise CatalogError(f"{where}: capabilities.{name} must list non-empty strings")
     if caps["max_count"] < 1:
         raise CatalogError(f"{where}: capabilities.max_count must be at least 1")
@@ -163,6 +177,34 @@ def _validate_capabilities(where: str, caps: Mapping[str, Any]) -> None:
         raise CatalogError(f"{where}: the model can neither generate nor edit")
     if not caps["output_formats"]:
         raise CatalogError(f"{where}: capabilities.output_formats is empty")
+
+
+def _validate_lifecycle(where: str, lifecycle: Mapping[str, Any]) -> None:
+    missing = sorted(set(LIFECYCLE_KEYS) - set(lifecycle))
+    if missing:
+        raise CatalogError(f"{where}: lifecycle is missing {', '.join(missing)}")
+    unknown = sorted(set(lifecycle) - set(LIFECYCLE_KEYS))
+    if unknown:
+        raise CatalogError(f"{where}: lifecycle has unknown key(s) {', '.join(unknown)}")
+    for key, expected in LIFECYCLE_KEYS.items():
+        if not _check_type(lifecycle[key], expected) or not lifecycle[key]:
+            raise CatalogError(f"{where}: lifecycle.{key} must be a non-empty {expected.__name__}")
+    try:
+        datetime.date.fromisoformat(lifecycle["retires_on"])
+    except ValueError:
+        raise CatalogError(f"{where}: lifecycle.retires_on must be a date (YYYY-MM-DD)") from None
+    if not lifecycle["source"].startswith("https://"):
+        raise CatalogError(f"{where}: lifecycle.source must be a public https:// address")
+    successor = lifecycle["successor"]
+    missing = sorted({"family", "remote_model"} - set(successor))
+    unknown = sorted(set(successor) - set(SUCCESSOR_KEYS))
+    if missing or unknown:
+        raise CatalogError(f"{where}: lifecycle.successor needs family and remote_model (and options only)")
+    for key, expected in SUCCESSOR_KEYS.items():
+        if key in successor and not _check_type(successor[key], expected):
+            raise CatalogError(f"{where}: lifecycle.successor.{key} must be {expected.__name__}")
+    if successor["family"] not in Family.values:
+        raise CatalogError(f"{where}: lifecycle.successor.family {successor['family']!r} is not a family")
 
 
 def _validate_entry(index: int, entry: Any) -> dict[str, Any]:
@@ -199,6 +241,8 @@ def _validate_entry(index: int, entry: Any) -> dict[str, Any]:
             raise CatalogError(f"{where}: alias {alias!r} is not a valid identifier")
     _validate_capabilities(where, entry["capabilities"])
     _validate_sizes(where, entry)
+    if "lifecycle" in entry:
+        _validate_lifecycle(where, entry["lifecycle"])
     return {**entry, "options": dict(entry.get("options", {})), "enabled": entry.get("enabled", True)}
 
 
@@ -236,11 +280,22 @@ def load_catalog_data(path: Path | None = None) -> list[dict[str, Any]]:
     return entries
 
 
-def _row_values(entry: Mapping[str, Any]) -> dict[str, Any]:
+def _row_values(entry: Mapping[str, Any], today: datetime.date) -> dict[str, Any]:
+    """The row as the file describes it on `today`: a retired upstream's successor is its route."""
+    lifecycle = dict(entry.get("lifecycle", {}))
+    route = {"family": entry["family"], "remote_model": entry["remote_model"], "fixed_options": entry["options"]}
+    if lifecycle and datetime.date.fromisoformat(lifecycle["retires_on"]) <= today:
+        successor = lifecycle["successor"]
+        lifecycle["retired_route"] = {"family": entry["family"], "remote_model": entry["remote_model"]}
+        route = {
+            "family": successor["family"],
+            "remote_model": successor["remote_model"],
+            "fixed_options": {**entry["options"], **successor.get("options", {})},
+        }
     return {
         "display_name": entry["display_name"],
-        "family": entry["family"],
-        "remote_model": entry["remote_model"],
+        "family": route["family"],
+        "remote_model": route["remote_model"],
         "tier": entry["tier"],
         "credits_per_image": entry["credits_per_image"],
         "price_note": entry["price_note"],
@@ -250,8 +305,9 @@ def _row_values(entry: Mapping[str, Any]) -> dict[str, Any]:
         "default_aspect_ratio": entry["default_aspect_ratio"],
         "default_resolution": entry["default_resolution"],
         "timeout_seconds": entry["timeout_seconds"],
-        "fixed_options": entry["options"],
+        "fixed_options": route["fixed_options"],
         "enabled": entry["enabled"],
+        "lifecycle": lifecycle,
     }
 
 
@@ -274,23 +330,30 @@ def _sync_aliases(entries: list[dict[str, Any]], rows: Mapping[str, CatalogModel
     return changed + len(wanted)
 
 
-def sync_catalog(*, reset: bool = False, path: Path | None = None) -> SyncReport:
-    """Load the catalogue file into the database; keep admin edits unless `reset`."""
+def sync_catalog(*, reset: bool = False, path: Path | None = None, today: datetime.date | None = None) -> SyncReport:
+    """Load the catalogue file into the database; keep the fields admins edited unless `reset`.
+
+    Run it again on a retirement date (or daily) and the retired model's row takes its
+    successor's route; `CatalogModel.served_route()` switches on the day even without a sync.
+    """
     entries = load_catalog_data(path)
+    today = today or timezone.localdate()
     created = updated = unchanged = disabled = 0
     with transaction.atomic():
         existing = {m.slug.lower(): m for m in CatalogModel.objects.select_for_update()}
         rows: dict[str, CatalogModel] = {}
         for entry in entries:
-            values = _row_values(entry)
+            values = _row_values(entry, today)
             row = existing.pop(entry["slug"].lower(), None)
             if row is None:
                 rows[entry["slug"]] = CatalogModel.objects.create(slug=entry["slug"], **values)
                 created += 1
                 continue
-            if not reset:
-                for field in ADMIN_FIELDS:
-                    values.pop(field)
+            if reset:
+                values["admin_edited"] = []
+            else:
+                for field in row.admin_edited or ():
+                    values.pop(field, None)
             if row.slug != entry["slug"]:
                 values["slug"] = entry["slug"]
             changed = [name for name, value in values.items() if getattr(row, name) != value]

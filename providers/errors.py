@@ -13,6 +13,9 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"
     UPSTREAM_ERROR = "upstream_error"
+    # The provider account is out of credit or quota (HTTP 402, OpenAI `insufficient_quota`):
+    # never retried, since only someone topping up the account can fix it.
+    PROVIDER_BILLING = "provider_billing"
 
 
 RETRYABLE = frozenset(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import httpx
 from django.conf import settings
@@ -11,12 +12,15 @@ from django.utils.module_loading import import_string
 
 from providers.backends.base import ProviderAdapter
 
-# family -> adapter class path. Families sharing one protocol share one module.
+if TYPE_CHECKING:
+    from providers.models import CatalogModel
+
+# family -> adapter class path. Families sharing a protocol share its base class (openai_compat).
 ADAPTERS: dict[str, str] = {
     "openai": "providers.backends.openai.OpenAIAdapter",
-    "xai": "providers.backends.openai.XAIAdapter",
-    "recraft": "providers.backends.openai.RecraftAdapter",
-    "ark": "providers.backends.openai.ArkAdapter",
+    "xai": "providers.backends.xai.XAIAdapter",
+    "recraft": "providers.backends.recraft.RecraftAdapter",
+    "ark": "providers.backends.ark.ArkAdapter",
     "gemini": "providers.backends.gemini.GeminiAdapter",
     "imagen": "providers.backends.gemini.ImagenAdapter",
     "bfl": "providers.backends.bfl.BFLAdapter",
@@ -27,6 +31,8 @@ ADAPTERS: dict[str, str] = {
     "replicate": "providers.backends.replicate.ReplicateAdapter",
     "fal": "providers.backends.fal.FalAdapter",
     "dashscope": "providers.backends.dashscope.DashScopeAdapter",
+    "aggregator": "providers.backends.aggregator.AggregatorAdapter",
+    "aggregator_openai": "providers.backends.aggregator.AggregatorOpenAIAdapter",
     "local": "providers.backends.local.LocalRenderer",
 }
 
@@ -46,7 +52,11 @@ SETTINGS_NAME: dict[str, str] = {
     "replicate": "REPLICATE",
     "fal": "FAL",
     "dashscope": "DASHSCOPE",
+    "aggregator": "AGGREGATOR",
+    "aggregator_openai": "AGGREGATOR",
 }
+# Families with no public default address: the base URL is part of being configured.
+NEEDS_BASE_URL = frozenset({"aggregator", "aggregator_openai"})
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,14 @@ def base_url_for(family: str) -> str:
 
 
 def is_configured(family: str) -> bool:
-    return bool(api_key_for(family))
+    return bool(api_key_for(family)) and (family not in NEEDS_BASE_URL or bool(base_url_for(family)))
+
+
+def missing_setting(family: str) -> str:
+    name = SETTINGS_NAME.get(family, family.upper())
+    if not api_key_for(family):
+        return f"{name}_API_KEY is not set"
+    return f"{name}_BASE_URL is not set"
 
 
 def route_for(family: str) -> Route:
@@ -93,8 +110,13 @@ def route_for(family: str) -> Route:
         return Route(family, is_demo=False)
     if mode == "auto":
         return Route("local", is_demo=True)
-    name = SETTINGS_NAME.get(family, family.upper())
-    return Route(family, is_demo=False, unavailable_reason=f"{name}_API_KEY is not set")
+    return Route(family, is_demo=False, unavailable_reason=missing_setting(family))
+
+
+def route_for_model(model: CatalogModel) -> Route:
+    """Who renders `model` today: its served route's family (a retired upstream's successor,
+    or the aggregator where it serves the model) under STUDIO_DEMO_RENDER."""
+    return route_for(model.served_route().family)
 
 
 @cache

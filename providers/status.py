@@ -33,6 +33,11 @@ def record_provider_success(*, family: str) -> None:
     # Rows that fail the condition are not written (nor locked): the common case is free.
     stale = Q(last_success_at__isnull=True) | Q(last_success_at__lt=now - SUCCESS_RESOLUTION)
     try:
+        # A success means the account has money again: clear a billing flag with it.
+        if ProviderStatus.objects.filter(billing_error_at__isnull=False, family=family).update(
+            last_success_at=now, billing_error_at=None
+        ):
+            return
         if ProviderStatus.objects.filter(stale, family=family).update(last_success_at=now):
             return
         # No row yet, or a fresh one: create it; an existing row is left as it is.
@@ -68,3 +73,19 @@ def record_provider_failure(*, family: str, error: ProviderError) -> None:
         return
     status = f" (HTTP {error.status})" if error.status else ""
     record_provider_error(family=family, message=f"{error.code.value}{status}: {error.message}")
+    if error.code is ErrorCode.PROVIDER_BILLING:
+        try:
+            ProviderStatus.objects.filter(family=family).update(billing_error_at=timezone.now())
+        except DatabaseError:
+            logger.warning("could not flag the billing of %s", family, exc_info=True)
+
+
+def billing_problems() -> list[str]:
+    """Sentences for the admin pages: "The OpenAI Images account is out of credit", one per family."""
+    flagged = ProviderStatus.objects.filter(billing_error_at__isnull=False).order_by("family")
+    labels = dict(Family.choices)
+    return [
+        f"The {labels.get(s.family, s.family)} account is out of credit (since {s.billing_error_at:%d %b %H:%M}); "
+        "jobs sent to it fail and return their credits until it is topped up."
+        for s in flagged
+    ]

@@ -64,6 +64,9 @@ class GenerationRequest:
     # rendering_speed, grounding, thinking, response_modalities, user, ...
     options: Mapping[str, Any] = field(default_factory=dict)
     timeout: float = 120.0  # read timeout for the provider call, seconds
+    # Stable across retries of one job (its public id): lets an upstream that honours an
+    # Idempotency-Key recognise a repeated submit.
+    idempotency_key: str = ""
 
     @property
     def is_edit(self) -> bool:

@@ -304,12 +304,16 @@ PROVIDER_DEFAULT_BASE_URLS = {
     "FAL": "https://queue.fal.run",
     "DASHSCOPE": "https://dashscope-intl.aliyuncs.com/api/v1",
     "ARK": "https://ark.ap-southeast.bytepluses.com/api/v3",
+    # An aggregator in front of many providers (seeds 001, 002, 004), e.g. another Studio.
+    "AGGREGATOR": "",
 }
 for _name, _default_url in PROVIDER_DEFAULT_BASE_URLS.items():
     globals()[f"{_name}_API_KEY"] = env.str(f"{_name}_API_KEY", default="")
     globals()[f"{_name}_BASE_URL"] = env.str(f"{_name}_BASE_URL", default=_default_url)
 
-STUDIO_DEMO_RENDER = env.str("STUDIO_DEMO_RENDER", default="auto")
+# Placeholder renders stand in for providers without a key during development only: in
+# production (DEBUG=false) a model without a key is shown disabled unless asked otherwise.
+STUDIO_DEMO_RENDER = env.str("STUDIO_DEMO_RENDER", default="auto" if DEBUG else "off")
 if STUDIO_DEMO_RENDER not in ("auto", "off", "all"):
     raise ImproperlyConfigured("STUDIO_DEMO_RENDER must be one of auto, off, all.")
 # Simulated latency of the local renderer, so progress is visible in the studio.

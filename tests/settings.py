@@ -7,6 +7,9 @@ import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("DEBUG", "false")
+# The suite draws keyless models with the demo renderer (production's default is off; see
+# tests/providers/test_demo_default.py), and the worker processes inherit this.
+os.environ.setdefault("STUDIO_DEMO_RENDER", "auto")
 # Each test run gets its own data dir so the suite never touches a developer's var/.
 os.environ.setdefault("STUDIO_DATA_DIR", tempfile.mkdtemp(prefix="studio-test-"))
 

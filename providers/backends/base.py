@@ -137,7 +137,9 @@ class ProviderAdapter(ABC):
         status = response.status_code
         message = self.error_message(response) or f"HTTP {status}"
         code = status_to_code(status)
-        if code is ErrorCode.INVALID_REQUEST and looks_like_moderation(message):
+        if is_billing_error(status, response.text):
+            code = ErrorCode.PROVIDER_BILLING
+        elif code is ErrorCode.INVALID_REQUEST and looks_like_moderation(message):
             code = ErrorCode.CONTENT_POLICY
         return ProviderError(
             code,
@@ -208,6 +210,28 @@ MODERATION_WORDS = (
     "datainspectionfailed",
     "flagged",
 )
+
+
+# How providers say their account has no money left: OpenAI `insufficient_quota` (a 429),
+# fal/BFL/Replicate 402, DashScope `Arrearage`, Ark `AccountOverdueError`, aggregators'
+# "insufficient balance"/"credits".
+BILLING_MARKERS = (
+    "insufficient_quota",
+    "insufficient balance",
+    "insufficient_balance",
+    "insufficient credits",
+    "insufficient_credits",
+    "arrearage",
+    "accountoverdue",
+    "payment required",
+)
+
+
+def is_billing_error(status: int, body: str) -> bool:
+    if status == 402:
+        return True
+    lowered = body[:2000].lower()
+    return status in (400, 403, 429) and any(marker in lowered for marker in BILLING_MARKERS)
 
 
 def looks_like_moderation(message: str) -> bool:

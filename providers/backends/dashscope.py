@@ -9,19 +9,18 @@ from typing import Any
 
 import httpx
 
-from providers.backends.base import ProviderAdapter
-from providers.backends.bfl import (
+from providers.backends._batches import images_per_call, seed_for
+from providers.backends._http import data_uri
+from providers.backends._inputs import route_for
+from providers.backends._polling import (
     POLL_TIMEOUT,
     TaskOutcome,
-    data_uri,
     estimated_progress,
     finish_poll,
-    images_per_call,
-    seed_for,
     submit_tasks,
     task_failure,
 )
-from providers.backends.replicate import route_for
+from providers.backends.base import ProviderAdapter
 from providers.errors import ErrorCode, ProviderError
 from providers.types import GenerationRequest, PollResult, Submission
 

@@ -7,19 +7,19 @@ from typing import Any
 
 import httpx
 
-from providers.backends.base import ProviderAdapter, looks_like_moderation
-from providers.backends.bfl import (
+from providers.backends._batches import images_per_call
+from providers.backends._http import read_error_message
+from providers.backends._inputs import model_inputs, route_for
+from providers.backends._polling import (
     POLL_TIMEOUT,
     TaskOutcome,
     estimated_progress,
     finish_poll,
-    images_per_call,
-    read_error_message,
     require_provider_url,
     submit_tasks,
     task_failure,
 )
-from providers.backends.replicate import model_inputs, route_for
+from providers.backends.base import ProviderAdapter, looks_like_moderation
 from providers.errors import ErrorCode, ProviderError
 from providers.types import GenerationRequest, PollResult, Submission
 

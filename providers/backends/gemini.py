@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 
 import httpx
 
+from providers.backends._batches import fan_out
+from providers.backends._http import refuse_redirect, without_none
 from providers.backends.base import ProviderAdapter, check_size, measured_image
-from providers.backends.openai import fan_out, refuse_redirect, without_none
 from providers.errors import ErrorCode, ProviderError
 from providers.types import (
     GeneratedImage,
@@ -262,7 +263,8 @@ class GeminiAdapter(GoogleAdapter):
                     provider=self.family,
                 )
             # A text-only STOP: the model replied instead of drawing. Not a policy signal
-            # (providers.md §2.2), and another attempt usually draws.
+            # (providers.md §2.2), and another attempt usually draws. IMAGE_OTHER ("stopped
+            # for other reasons", python-genai FinishReason) is the same: retried, not refused.
             raise ProviderError(
                 ErrorCode.UPSTREAM_ERROR,
                 f"gemini: answered without an image: {message}",
@@ -301,10 +303,14 @@ class ImagenAdapter(GoogleAdapter):
             )
         return fan_out(
             request,
-            self.max_images_per_call,
+            self.images_per_call(request),
             lambda n: self.predict(request, n),
             on_progress=on_progress,
         )
+
+    def images_per_call(self, request: GenerationRequest) -> int:
+        # "Imagen 4 Ultra ... can only generate one image at a time" (Gemini image guide).
+        return 1 if "ultra" in request.remote_model else self.max_images_per_call
 
     def body(self, request: GenerationRequest, n: int) -> dict[str, Any]:
         # negativePrompt, seed, addWatermark and enhancePrompt are Vertex-only: the SDK

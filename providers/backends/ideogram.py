@@ -7,8 +7,9 @@ from typing import Any
 
 from PIL import Image
 
+from providers.backends._batches import Batch, images_per_call, run_batches, seed_for
+from providers.backends._http import file_part
 from providers.backends.base import ProviderAdapter, check_size
-from providers.backends.bfl import Batch, file_part, images_per_call, run_batches, seed_for
 from providers.errors import ErrorCode, ProviderError
 from providers.types import (
     GeneratedImage,

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.backends.base import ProviderAdapter
-from providers.backends.bfl import (
+from providers.backends._batches import images_per_call, seed_for
+from providers.backends._polling import (
     POLL_TIMEOUT,
     TaskOutcome,
     estimated_progress,
     finish_poll,
-    images_per_call,
-    seed_for,
     submit_tasks,
     task_failure,
 )
+from providers.backends.base import ProviderAdapter
 from providers.errors import ErrorCode, ProviderError
 from providers.types import GenerationRequest, PollResult, Submission
 

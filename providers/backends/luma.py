@@ -7,16 +7,16 @@ from typing import Any
 
 import httpx
 
-from providers.backends.base import ProviderAdapter
-from providers.backends.bfl import (
+from providers.backends._http import read_error_message
+from providers.backends._polling import (
     POLL_TIMEOUT,
     TaskOutcome,
     estimated_progress,
     finish_poll,
-    read_error_message,
     submit_tasks,
     task_failure,
 )
+from providers.backends.base import ProviderAdapter
 from providers.errors import ErrorCode, ProviderError
 from providers.types import GenerationRequest, PollResult, Submission
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 
+from providers.backends._batches import Batch, run_batches, seed_for
+from providers.backends._http import file_part
 from providers.backends.base import ProviderAdapter, check_size, measured_image
-from providers.backends.bfl import Batch, file_part, run_batches, seed_for
 from providers.errors import ErrorCode, ProviderError
 from providers.types import GenerationRequest, GenerationResult, ProgressCallback
 

@@ -55,7 +55,9 @@ IMAGE_FIELDS: dict[str, Any] = {
         "type": "string",
         "examples": ["gpt-image-2"],
         "description": "A model id or alias from GET /v1/models, e.g. gpt-image-2, "
-        "nano-banana-pro (= gemini-3-pro-image), nano-banana-2 (= gemini-3.1-flash-image).",
+        "nano-banana-pro (= gemini-3-pro-image), nano-banana-2 (= gemini-3.1-flash-image). "
+        "Omitted or `auto`: the cheapest model the key may use that does what the request asks "
+        "(named with the reason in `model` and `auto_reason`).",
     },
     "prompt": {"type": "string", "minLength": 1, "maxLength": 2000, "examples": ["a lighthouse at dusk"]},
     "n": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1,
@@ -87,9 +89,15 @@ IMAGE_FIELDS: dict[str, Any] = {
 
 BASE64_IMAGE = {"type": "string", "description": "A data URL (data:image/png;base64,...) or raw base64 (PNG, JPEG or WebP)."}
 
+# One server-sent event as clients parse it: `event:` names it, `data:` carries its JSON.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+}
+
 GENERATION_REQUEST = {
     "type": "object",
-    "required": ["model", "prompt"],
+    "required": ["prompt"],
     "properties": {
         **IMAGE_FIELDS,
         "image": {"oneOf": [BASE64_IMAGE, {"type": "array", "items": BASE64_IMAGE, "minItems": 1}],
@@ -98,11 +106,11 @@ GENERATION_REQUEST = {
     },
 }
 
-EDIT_REQUEST = {**GENERATION_REQUEST, "required": ["model", "prompt", "image"]}
+EDIT_REQUEST = {**GENERATION_REQUEST, "required": ["prompt", "image"]}
 
 EDIT_MULTIPART = {
     "type": "object",
-    "required": ["model", "prompt", "image"],
+    "required": ["prompt", "image"],
     "properties": {
         **{name: {**schema, "description": schema.get("description", "")} for name, schema in IMAGE_FIELDS.items()
            if name not in ("response_modalities",)},
@@ -155,6 +163,11 @@ SCHEMAS: dict[str, Any] = {
             "description": {"type": "string"},
             "available": {"type": "boolean", "description": "Whether this key may use the model now."},
             "unavailable_reason": {"type": ["string", "null"]},
+            "lifecycle": {
+                "type": ["object", "null"],
+                "description": "When the upstream model retires; after that date `served_by` names the successor "
+                "route that serves this model string.",
+            },
             "capabilities": {"type": "object", "additionalProperties": {"type": ["boolean", "integer"]}},
             "allowedParams": {
                 "type": "object",
@@ -182,6 +195,10 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string", "description": "The job id (also valid at /v2/jobs/{id})."},
             "created": {"type": "integer"},
+            "model": {"type": "string", "description": "The model an Auto request ran on."},
+            "auto_reason": {"type": "string", "description": "Why Auto picked that model."},
+            "is_demo": {"type": "boolean", "description": "Present (true) when the studio's demo renderer drew "
+                        "the images instead of the model's provider."},
             "data": {
                 "type": "array",
                 "items": {
@@ -222,10 +239,12 @@ SCHEMAS: dict[str, Any] = {
     },
     "GenerateRequest": {
         "type": "object",
-        "required": ["prompt", "model"],
+        "required": ["prompt"],
         "properties": {
             "prompt": {"type": "string", "minLength": 1, "maxLength": 2000, "examples": ["a koi pond in autumn"]},
-            "model": {"type": "string", "examples": ["gpt-image-2"]},
+            "model": {"type": "string", "examples": ["gpt-image-2", "auto"],
+                      "description": "Omitted or `auto`: the cheapest model that does what is asked "
+                      "(the 202 answer names it, with `autoReason`)."},
             "webhookUrl": {"type": "string", "format": "uri", "description": "Public http(s) URL; "
                            "private, loopback and link-local addresses are refused."},
             "webhookEvents": {"type": "array", "items": {"type": "string", "enum": ["progress", "completed", "failed"]},
@@ -251,7 +270,9 @@ SCHEMAS: dict[str, Any] = {
     "JobAccepted": {
         "type": "object",
         "required": ["jobId", "status"],
-        "properties": {"jobId": {"type": "string", "format": "uuid"}, "status": {"const": "QUEUED"}},
+        "properties": {"jobId": {"type": "string", "format": "uuid"}, "status": {"const": "QUEUED"},
+                       "model": {"type": "string", "description": "The model an Auto request runs on."},
+                       "autoReason": {"type": "string"}},
     },
     "Job": {
         "type": "object",
@@ -358,7 +379,7 @@ def build_document() -> dict[str, Any]:
                     "summary": "One model by id or alias",
                     "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {"200": {"description": "The model", "content": _json(_ref("Model"))},
-                                  **_errors("401", "404", "429", "500")},
+                                  **_errors("401", "403", "404", "429", "500")},
                 }
             },
             "/v1/images/generations": {
@@ -368,12 +389,12 @@ def build_document() -> dict[str, Any]:
                     "parameters": [IDEMPOTENCY],
                     "requestBody": {"required": True, "content": {
                         "application/json": {"schema": GENERATION_REQUEST},
-                        "multipart/form-data": {"schema": EDIT_MULTIPART | {"required": ["model", "prompt"]}},
+                        "multipart/form-data": {"schema": EDIT_MULTIPART | {"required": ["prompt"]}},
                     }},
                     "responses": {
                         "200": {"description": "The images, base64-encoded (or an SSE stream with stream=true)",
                                 "content": {**_json(_ref("ImagesResponse")),
-                                            "text/event-stream": {"schema": {"type": "string"}}}},
+                                            "text/event-stream": {"schema": SSE_EVENT}}},
                         **_errors("400", "401", "402", "403", "409", "413", "415", "422", "429", "500", "502",
                                   "503", "504"),
                     },
@@ -391,7 +412,7 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "The edited images",
                                 "content": {**_json(_ref("ImagesResponse")),
-                                            "text/event-stream": {"schema": {"type": "string"}}}},
+                                            "text/event-stream": {"schema": SSE_EVENT}}},
                         **_errors("400", "401", "402", "403", "409", "413", "415", "422", "429", "500", "502",
                                   "503", "504"),
                     },

@@ -89,6 +89,26 @@ def supported_sizes(model: CatalogModel) -> list[str]:
     return sizes
 
 
+def lifecycle_resource(model: CatalogModel) -> dict[str, Any] | None:
+    """When the model's upstream retires and who serves the model string from then on."""
+    retires_on = model.retires_on
+    if retires_on is None:
+        return None
+    route = model.served_route()
+    successor = (model.lifecycle or {}).get("successor", {})
+    return {
+        "retires_on": retires_on.isoformat(),
+        "retired": route.since is not None,
+        "served_by": {"provider": route.family, "model": route.remote_model, "since": route.since.isoformat()}
+        if route.since
+        else None,
+        "successor": {"provider": successor.get("family"), "model": successor.get("remote_model")},
+        "note": model.served_by(),
+        "reason": model.lifecycle.get("reason", ""),
+        "source": model.lifecycle.get("source", ""),
+    }
+
+
 def model_resource(model: CatalogModel, *, aliases: list[str], available: bool, reason: str) -> dict[str, Any]:
     created = int(model.updated_at.timestamp()) if model.updated_at else 0
     return {
@@ -105,6 +125,7 @@ def model_resource(model: CatalogModel, *, aliases: list[str], available: bool, 
         "description": model.description,
         "available": available,
         "unavailable_reason": reason or None,
+        "lifecycle": lifecycle_resource(model),
         "capabilities": {
             "text_to_image": bool(model.cap("text_to_image", True)),
             "edit": bool(model.cap("edit", False)),

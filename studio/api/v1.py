@@ -22,6 +22,7 @@ from studio.api.resources import model_resource
 from studio.api.services import submit_api_job, sync_timeout, wait_for_job
 from studio.models import Job, JobStatus
 from studio.services.access import model_block_reason
+from studio.services.auto_model import AUTO, AutoChoice, choose_auto_model, is_auto
 from studio.services.errors import StudioError
 from studio.services.jobs import Upload, resolve_model, run_job, validate_job
 
@@ -68,9 +69,12 @@ def list_models(request: HttpRequest, ctx: ApiContext) -> JsonResponse:
 
 def get_model(request: HttpRequest, ctx: ApiContext, model_id: str) -> JsonResponse:
     model = CatalogModel.objects.resolve(model_id) if is_clean_text(model_id) else None
-    if model is None or not model.enabled:
+    if model is None:
         raise ApiError(404, "not_found", f"No model “{model_id}”.", param="model")
     reason = model_block_reason(membership=ctx.membership, model=model)
+    if not model.enabled:
+        # The same answer /v2 gives when asked to generate with it (resolve_model).
+        raise ApiError(403, "model_not_allowed", f"{model.display_name}: {reason}", param="model")
     aliases = list(model.aliases.order_by("alias").values_list("alias", flat=True))
     return JsonResponse(model_resource(model, aliases=aliases, available=not reason, reason=reason))
 
@@ -171,9 +175,8 @@ def _mask(body: Body) -> Upload | None:
 
 def parse_image_request(body: Body, *, edit_endpoint: bool) -> ImageRequest:
     """Check the request's types and enumerations (the catalogue checks the rest)."""
-    model = _string(body, "model")
-    if not model:
-        raise bad("model", "Name a model, e.g. gpt-image-2 or nano-banana-pro (see GET /v1/models).")
+    # No model (or "auto") lets the studio choose one (seed 000; studio/services/auto_model.py).
+    model = _string(body, "model") or AUTO
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise bad("prompt", "Write a prompt.")
@@ -259,6 +262,7 @@ class Applied:
     quality: str | None
     background: str | None
     is_edit: bool
+    auto_reason: str = ""
 
 
 def choose_quality_model(ctx: ApiContext, model: CatalogModel, quality: str | None) -> CatalogModel:
@@ -270,6 +274,9 @@ def choose_quality_model(ctx: ApiContext, model: CatalogModel, quality: str | No
     sibling = (
         CatalogModel.objects.enabled()
         .filter(family=model.family, remote_model=model.remote_model, fixed_options__quality=quality)
+        # A retired model's entry now sending the same remote model is not a quality sibling:
+        # gpt-image-2 at low quality is gpt-image-2-mini, not gpt-image-1-mini-low.
+        .exclude(lifecycle__has_key="retired_route")
         .order_by("credits_per_image")
         .first()
     )
@@ -278,23 +285,33 @@ def choose_quality_model(ctx: ApiContext, model: CatalogModel, quality: str | No
     return resolve_model(membership=ctx.membership, identifier=sibling.slug)
 
 
+def auto_choice(ctx: ApiContext, request: ImageRequest) -> AutoChoice:
+    # `size` is matched to the chosen model's nearest size afterwards, as for a named model.
+    return choose_auto_model(
+        membership=ctx.membership, references=len(request.images), mask=request.mask is not None, count=request.n
+    )
+
+
 def build_spec(ctx: ApiContext, request: ImageRequest) -> tuple[Any, Applied]:
-    model = resolve_model(membership=ctx.membership, identifier=request.model)
+    auto = auto_choice(ctx, request) if is_auto(request.model) else None
+    model = resolve_model(membership=ctx.membership, identifier=auto.model.slug if auto else request.model)
     model = choose_quality_model(ctx, model, request.quality)
     is_gpt = model.family == "openai" and not model.remote_model.startswith("dall-e")
     is_gemini = model.family == "gemini"
     options: dict[str, Any] = {}
     output_format = request.output_format
-    if is_gemini and output_format == "webp":
-        output_format = "png"  # Gemini returns png or jpeg (seed 004)
+    offered = model.cap("output_formats") or []
+    if output_format == "webp" and "webp" not in offered and "png" in offered:
+        output_format = "png"  # a model without webp (Gemini) answers png, as seed 004 does
     background = None
     if is_gpt:
         background = request.background
-        if background == "transparent":
-            if model.remote_model.startswith("gpt-image-2"):
-                raise bad("background", "gpt-image-2 does not support transparent backgrounds.")
-            if output_format == "jpeg":
-                raise bad("background", "A transparent background needs png or webp output.")
+        # What a model refuses (gpt-image-2: no transparent background) is in its capabilities,
+        # so the composer, /v2 and this endpoint refuse it alike (CatalogModel.refusal_for).
+        refusal = model.refusal_for(options={"background": background}, output_format=output_format or "png")
+        if refusal:
+            field, message = next(iter(refusal.items()))
+            raise bad(field, message)
         for name in ("background", "output_compression", "moderation", "user"):
             value = getattr(request, name)
             if value is not None:
@@ -326,7 +343,14 @@ def build_spec(ctx: ApiContext, request: ImageRequest) -> tuple[Any, Applied]:
         options=options,
     )
     applied_quality = quality or (model.fixed_options or {}).get("quality") if model.family == "openai" else None
-    return spec, Applied(family=model.family, quality=applied_quality, background=background, is_edit=request.is_edit)
+    applied = Applied(
+        family=model.family,
+        quality=applied_quality,
+        background=background,
+        is_edit=request.is_edit,
+        auto_reason=auto.reason if auto else "",
+    )
+    return spec, applied
 
 
 # -- answers --------------------------------------------------------------------------------
@@ -370,6 +394,12 @@ def image_body(job: Job, applied: Applied) -> dict[str, Any]:
         "output_format": _format_of(first.mime_type) if first else None,
         "size": f"{first.width}x{first.height}" if first else None,
     }
+    if job.is_demo:
+        # Drawn by the local demo renderer, not the model's provider (STUDIO_DEMO_RENDER).
+        body["is_demo"] = True
+    if applied.auto_reason:
+        body["model"] = job.model_slug
+        body["auto_reason"] = applied.auto_reason
     if applied.family == "openai":
         body["quality"] = applied.quality
         # The local renderer draws opaque images; a provider's "auto" choice is not reported.

@@ -23,6 +23,7 @@ from studio.api.resources import image_id_from_token, job_resource
 from studio.api.services import WebhookRequest, submit_api_job
 from studio.api.webhooks import UnsafeTarget, check_webhook_url, parse_events
 from studio.models import Job, JobStatus
+from studio.services.auto_model import AUTO, AutoChoice, choose_auto_model, is_auto
 from studio.services.errors import PermissionDenied, StudioError
 from studio.services.jobs import Upload, cancel_job, validate_job
 
@@ -128,11 +129,25 @@ def generate(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
         prompt = fields.get("prompt")
         if not isinstance(prompt, str):
             raise ApiError(400, "validation_error", "prompt is required (1 to 2,000 characters).", param="prompt")
-        model = fields.get("model")
-        if not isinstance(model, str) or not model:
-            raise ApiError(400, "validation_error", "model is required (see GET /v1/models).", param="model")
+        model = fields.get("model", AUTO)
+        if model is None:
+            model = AUTO
+        if not isinstance(model, str):
+            raise ApiError(400, "validation_error", "model must be a string (see GET /v1/models).", param="model")
         references, mask = _references(fields, body)
+        auto: AutoChoice | None = None
         try:
+            if is_auto(model):
+                # Seed 000: no model (or "auto") means the cheapest model that does what is asked.
+                auto = choose_auto_model(
+                    membership=ctx.membership,
+                    references=len(references),
+                    mask=mask is not None,
+                    count=_count_or_one(_param(fields, "count")),
+                    aspect_ratio=_string_or_none(_param(fields, "aspect_ratio"), "aspectRatio"),
+                    resolution=_string_or_none(_param(fields, "resolution"), "resolution"),
+                )
+                model = auto.model.slug
             spec = validate_job(
                 membership=ctx.membership,
                 model=model,
@@ -150,18 +165,32 @@ def generate(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             )
             # Last, as resolving the webhook's host is the slowest check.
             webhook = _webhook(request, fields)
-            job = submit_api_job(ctx=ctx, spec=spec, claim=claim, webhook=webhook, accepted_for=accepted_body)
+            def accepted(job: Job) -> bytes:
+                return accepted_body(job, auto_reason=auto.reason if auto else "")
+
+            job = submit_api_job(ctx=ctx, spec=spec, claim=claim, webhook=webhook, accepted_for=accepted)
         except StudioError as exc:
             raise from_domain(exc, params=PARAMS) from None
-        response = HttpResponse(accepted_body(job), status=202, content_type="application/json")
+        response = HttpResponse(accepted(job), status=202, content_type="application/json")
         response["Location"] = f"/v2/jobs/{job.public_id}"
         return response
 
     return run_idempotent(request, api_key=ctx.key, canonical_body=body.canonical, handler=handle)
 
 
-def accepted_body(job: Job) -> bytes:
-    return json.dumps({"jobId": str(job.public_id), "status": "QUEUED"}).encode()
+def accepted_body(job: Job, *, auto_reason: str = "") -> bytes:
+    body = {"jobId": str(job.public_id), "status": "QUEUED"}
+    if auto_reason:
+        body |= {"model": job.model_slug, "autoReason": auto_reason}
+    return json.dumps(body).encode()
+
+
+def _count_or_one(value: Any) -> int:
+    """The count an Auto pick must allow; a bad value is validate_job's to report."""
+    try:
+        return max(int(value), 1) if value not in (None, "") else 1
+    except (TypeError, ValueError):
+        return 1
 
 
 def get_job(request: HttpRequest, ctx: ApiContext, job_id: str) -> JsonResponse:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import base64
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from gallery.models import Image
-from studio.api.v1 import nearest_size
+from providers.catalog import sync_catalog
+from providers.models import CatalogModel
+from studio.api.v1 import choose_quality_model, nearest_size
 from studio.models import Job, JobStatus
 from studio.services import credits
 from tests.api.helpers import error_of
@@ -118,7 +121,7 @@ def _file(name: str, data: bytes) -> Any:
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"prompt": "x"}, "model"),
+        ({"model": 7, "prompt": "x"}, "model"),  # omitted is Auto (test_auto_model.py)
         ({"model": "gpt-image-test"}, "prompt"),
         ({"model": "gpt-image-test", "prompt": "x", "n": 0}, "n"),
         ({"model": "gpt-image-test", "prompt": "x", "n": 11}, "n"),
@@ -251,3 +254,29 @@ def test_a_crash_after_the_job_started_never_starts_a_second_job_on_retry(api, g
     assert again.status_code == 500 and again["Idempotent-Replayed"] == "true"
     job = Job.objects.get()
     assert str(job.public_id) in again.json()["error"]["message"]
+
+
+def test_a_demo_render_says_so(api, gpt_model):
+    # No OPENAI_API_KEY in the suite: the local demo renderer draws (STUDIO_DEMO_RENDER=auto).
+    body = generate(api, {"model": "gpt-image-test", "prompt": "a red fox"}).json()
+    assert body["is_demo"] is True
+    assert Job.objects.get(public_id=body["id"]).is_demo
+
+
+def test_a_background_the_model_does_not_offer_is_refused_from_its_capabilities(api, gpt_model):
+    # gpt-image-2 answers 400 to a transparent background: the catalogue says so (backgrounds).
+    gpt_model.capabilities = {**gpt_model.capabilities, "backgrounds": ["opaque", "auto"]}
+    gpt_model.save()
+    error = error_of(generate(api, {"model": "gpt-image-test", "prompt": "x", "background": "transparent"}), 400)
+    assert error["param"] == "background"
+    assert error["message"] == "Gpt Image Test does not offer a transparent background."
+    assert Job.objects.count() == 0
+    assert generate(api, {"model": "gpt-image-test", "prompt": "x", "background": "opaque"}).status_code == 200
+
+
+def test_a_quality_sibling_is_never_a_retired_models_entry(designer):
+    sync_catalog()
+    ctx = SimpleNamespace(membership=designer)
+    gpt2 = CatalogModel.objects.get(slug="gpt-image-2")
+    assert choose_quality_model(ctx, gpt2, "low").slug == "gpt-image-2-mini"
+    assert choose_quality_model(ctx, gpt2, "high").slug == "gpt-image-2-hd"

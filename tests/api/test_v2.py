@@ -75,7 +75,7 @@ def test_signed_links_outlive_an_hour_but_not_their_max_age(api, gpt_model, sett
 @pytest.mark.parametrize(
     ("body", "status", "code", "param"),
     [
-        ({"prompt": "x"}, 400, "validation_error", "model"),
+        ({"model": 7, "prompt": "x"}, 400, "validation_error", "model"),
         ({"model": "gpt-image-test"}, 400, "validation_error", "prompt"),
         ({"model": "gpt-image-test", "prompt": "  "}, 400, "validation_error", "prompt"),
         ({"model": "gpt-image-test", "prompt": "x" * 2001}, 400, "validation_error", "prompt"),
@@ -253,3 +253,12 @@ def test_revoked_key_gets_401(api, key_pair):
     key.save()
     assert error_of(api.get("/v2/jobs"), 401)["code"] == "unauthorized"
     assert ApiKey.objects.get().revoked_at is not None
+
+
+def test_a_disabled_model_has_one_answer_on_v1_and_v2(api, gpt_model):
+    gpt_model.enabled = False
+    gpt_model.save()
+    generate = error_of(post(api, {"model": "gpt-image-test", "prompt": "x"}), 403)
+    detail = error_of(api.get("/v1/models/gpt-image-test"), 403)
+    assert detail["code"] == generate["code"] == "model_not_allowed"
+    assert detail["message"] == generate["message"]

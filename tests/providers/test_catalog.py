@@ -191,11 +191,17 @@ def test_capabilities_match_the_provider_documents(entries: list[dict[str, Any]]
 @pytest.mark.parametrize(
     ("slug", "resolution", "ratio", "pixels"),
     [
-        ("gemini-2.5-flash-image", "default", "16:9", (1344, 768)),
-        ("gemini-2.5-flash-image", "default", "21:9", (1536, 672)),
+        # Served by gemini-3.1-flash-image at 1K since 2 October 2026 (seed 003, Gemini 3 table).
+        ("gemini-2.5-flash-image", "default", "16:9", (1376, 768)),
+        ("gemini-2.5-flash-image", "default", "21:9", (1584, 672)),
         ("gpt-image-1-high", "default", "16:9", (1536, 1024)),
         ("gpt-image-1-high", "default", "9:16", (1024, 1536)),
-        ("imagen-4-ultra", "default", "16:9", (1408, 768)),
+        # Served by gemini-3-pro-image at 1K since Imagen left the Gemini API (seed 003's table).
+        ("imagen-4-ultra", "default", "16:9", (1376, 768)),
+        ("recraft-v4", "default", "16:9", (1344, 768)),
+        ("recraft-v4-pro", "default", "4:3", (2432, 1792)),
+        ("flux-1-ultra", "default", "16:9", (2752, 1536)),
+        ("ideogram-v3", "default", "16:9", (1312, 736)),
         ("gemini-3-pro-image", "2K", "1:1", (2048, 2048)),
         ("gemini-3-pro-image", "1K", "16:9", (1376, 768)),
         ("gemini-3-pro-image-hd", "4K", "16:9", (5504, 3072)),
@@ -263,9 +269,13 @@ def test_fixed_options_reach_the_row(synced: None) -> None:
 
 def test_admin_edits_survive_a_sync_until_reset(synced: None) -> None:
     CatalogModel.objects.filter(slug="flux-2-pro").update(
-        credits_per_image=11, enabled=False, family="replicate", remote_model="black-forest-labs/flux-2-pro"
+        credits_per_image=11,
+        enabled=False,
+        family="replicate",
+        remote_model="black-forest-labs/flux-2-pro",
+        admin_edited=["credits_per_image", "enabled", "family", "remote_model"],
     )
-    # A field the file owns is restored even on a normal sync.
+    # A field nobody marked as edited follows the file on a normal sync.
     CatalogModel.objects.filter(slug="flux-2-pro").update(display_name="Renamed")
 
     report = sync_catalog()
@@ -282,6 +292,15 @@ def test_admin_edits_survive_a_sync_until_reset(synced: None) -> None:
     sync_catalog(reset=True)
     row.refresh_from_db()
     assert (row.credits_per_image, row.enabled, row.family, row.remote_model) == (8, True, "bfl", "flux-2-pro")
+    assert row.admin_edited == []
+
+
+def test_a_route_nobody_edited_follows_the_file(synced: None) -> None:
+    # Before the per-field record, family and remote_model were never updated on existing rows.
+    CatalogModel.objects.filter(slug="flux-2-pro").update(family="replicate", remote_model="old/route", credits_per_image=9)
+    sync_catalog()
+    row = CatalogModel.objects.get(slug="flux-2-pro")
+    assert (row.family, row.remote_model, row.credits_per_image) == ("bfl", "flux-2-pro", 8)
 
 
 def test_a_model_dropped_from_the_file_is_disabled_not_deleted(

@@ -106,7 +106,9 @@ def test_openai_job_runs_over_http_and_stores_what_came_back(
     assert (sent.method, sent.path) == ("POST", "/v1/images/generations")
     assert sent.headers["authorization"] == "Bearer sk-fake-openai"
     assert sent.json == {
-        "model": "gpt-image-1.5",
+        # gpt-image-1.5 was shut down on 1 December 2026: the model string is served by its
+        # successor route (catalogue lifecycle), at the entry's fixed quality.
+        "model": "gpt-image-2",
         "prompt": "a red bicycle",
         "n": 2,  # one call for both images
         "size": "1536x1024",
@@ -161,12 +163,13 @@ def test_gemini_turn_keeps_text_and_signature_and_the_next_turn_sends_them_back(
         second = finish(submit(designer, "gemini-2.5-flash-image", "now at night", parent=first), log_path)
 
     assert second.status == JobStatus.SUCCEEDED, (second.error_code, second.error_message)
-    assert stored_sizes(first) == [(1344, 768)]
-    assert first.result_text == "Here is your image (1344x768)."
+    # gemini-2.5-flash-image was shut down on 2 October 2026: its successor draws at 1K.
+    assert stored_sizes(first) == [(1376, 768)]
+    assert first.result_text == "Here is your image (1376x768)."
     image_part = next(p for p in first.result_parts if p.get("image_index") == 0)
     signature = image_part["thought_signature"]
     opening, follow_up = fake.requests_to("gemini")
-    assert opening.path == "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    assert opening.path == "/v1beta/models/gemini-3.1-flash-image:generateContent"
     assert opening.headers["x-goog-api-key"] == "fake-gemini-key"
     assert opening.json["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9"}
     user, model, latest = follow_up.json["contents"]

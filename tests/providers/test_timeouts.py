@@ -27,9 +27,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_ENV = "STUDIO_TIMEOUT_GUARD_REPORT"
 ADAPTER_MODULES = frozenset(
-    {"openai", "gemini", "bfl", "ideogram", "luma", "leonardo", "stability", "replicate", "fal", "dashscope"}
+    {"openai", "xai", "recraft", "ark", "gemini", "bfl", "ideogram", "luma", "leonardo", "stability"}
+    | {"replicate", "fal", "dashscope", "aggregator"}
 )
 _calls: list[dict[str, Any]] = []
+SHARED = frozenset({"base", "openai_compat"})
 
 
 def timeout_problem(timeout: Any) -> str | None:
@@ -44,12 +46,14 @@ def timeout_problem(timeout: Any) -> str | None:
 
 
 def calling_adapter() -> str:
-    """The adapter module (openai, bfl, ...) that made the call; base.py is shared plumbing."""
+    """The vendor module (openai, bfl, ...) that made the call."""
     frame = sys._getframe(2)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
-        if module.startswith("providers.backends.") and module != "providers.backends.base":
-            return module.rsplit(".", 1)[-1]
+        name = module.rsplit(".", 1)[-1]
+        # base, openai_compat and the _kit modules are plumbing the vendor modules call into.
+        if module.startswith("providers.backends.") and name not in SHARED and not name.startswith("_"):
+            return name
         frame = frame.f_back
     return "other"
 

@@ -72,7 +72,8 @@ def test_exact_output_size_and_price_from_the_real_catalogue(designer):
     state = composer.composer_state(
         membership=designer, values={"model": "gemini-2.5-flash-image", "aspect_ratio": "16:9", "count": "4"}
     )
-    assert ("16:9", "1344×768") in state.ratios and state.values["aspect_ratio"] == "16:9"
+    # Served by gemini-3.1-flash-image at 1K since its upstream retired (Gemini 3 size table).
+    assert ("16:9", "1376×768") in state.ratios and state.values["aspect_ratio"] == "16:9"
     assert (state.quote.count, state.quote.per_image, state.quote.total, state.quote.balance_after) == (4, 20, 80, 920)
     pro = composer.composer_state(membership=designer, values={"model": "gemini-3-pro-image", "resolution": "1K"})
     assert ("16:9", "1376×768") in pro.ratios and pro.free_references == 14

@@ -13,15 +13,16 @@ from providers.catalog import CatalogError, sync_catalog
 
 class Command(BaseCommand):
     help = (
-        "Load the model catalogue into the database. Admin edits to price, enabled, family "
-        "and remote model are kept unless --reset is given."
+        "Load the model catalogue into the database. Every field an admin has not edited follows "
+        "the file; the fields an admin edited are kept unless --reset is given. A retired model's "
+        "row takes its successor's route from its retirement date."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--reset",
             action="store_true",
-            help="Also overwrite admin-edited price, enabled, family and remote model from the file.",
+            help="Also take the admin-edited fields back from the file (and forget the edits).",
         )
         parser.add_argument("--path", type=Path, default=None, help="Catalogue file (default: the bundled one).")
 

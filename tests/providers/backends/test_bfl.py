@@ -11,7 +11,8 @@ import httpx
 import pytest
 import respx
 
-from providers.backends.bfl import BFLAdapter, batch_sizes, seed_for
+from providers.backends._batches import batch_sizes, seed_for
+from providers.backends.bfl import BFLAdapter
 from providers.errors import ErrorCode, ProviderError
 from providers.types import GenerationRequest, InputImage, Submission
 from tests.images import make_jpeg, make_png

@@ -413,3 +413,25 @@ def test_imagen_cannot_edit(respx_mock: respx.MockRouter) -> None:
     )
 
     assert error.code is ErrorCode.INVALID_REQUEST
+
+
+def test_image_other_finish_reason_is_a_retryable_upstream_failure(respx_mock: respx.MockRouter) -> None:
+    # IMAGE_OTHER ("stopped for other reasons") is not a refusal of the prompt: retried.
+    respx_mock.post(FLASH).respond(json=load_json("gemini_image_other.json"))
+
+    error = raise_for(GeminiAdapter(api_key="g-key"), flash_request())
+
+    assert error.code is ErrorCode.UPSTREAM_ERROR and error.retryable
+
+
+def test_imagen_ultra_fans_out_one_image_per_call(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.post(
+        "https://generativelanguage.googleapis.com/v1beta/models/imagen-4.0-ultra-generate-001:predict"
+    ).respond(json=load_json("imagen_predict.json"))
+
+    ImagenAdapter(api_key="g-key").generate(
+        imagen_request(model="imagen-4-ultra", remote_model="imagen-4.0-ultra-generate-001", count=2)
+    )
+
+    assert route.call_count == 2
+    assert [sent_json(route, i)["parameters"]["sampleCount"] for i in range(2)] == [1, 1]

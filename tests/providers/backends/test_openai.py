@@ -15,7 +15,10 @@ import pytest
 import respx
 from PIL import Image
 
-from providers.backends.openai import ArkAdapter, OpenAIAdapter, RecraftAdapter, XAIAdapter
+from providers.backends.ark import ArkAdapter
+from providers.backends.openai import OpenAIAdapter
+from providers.backends.recraft import RecraftAdapter
+from providers.backends.xai import XAIAdapter
 from providers.errors import ErrorCode, ProviderError
 from providers.types import GenerationRequest, InputImage
 from tests.images import make_png
@@ -295,7 +298,7 @@ def test_openai_stream_without_progress_callback_is_a_plain_call(respx_mock: res
             429,
             {"error": {"message": "You exceeded your current quota.", "code": "insufficient_quota"}},
             {"x-should-retry": "false"},
-            ErrorCode.INVALID_REQUEST,
+            ErrorCode.PROVIDER_BILLING,
             None,
             False,
         ),
@@ -625,3 +628,53 @@ def test_ark_partial_fan_out_keeps_delivered_images(respx_mock: respx.MockRouter
     assert len(result.images) == 1
     [refusal] = result.refusals
     assert "OutputImageSensitiveContentDetected" in refusal
+
+
+def test_openai_edit_sends_no_moderation_field_and_no_input_fidelity_on_mini(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.post(f"{OPENAI}/images/edits").respond(json=load_json("openai_generation.json"))
+
+    OpenAIAdapter(api_key="sk-test").generate(
+        make_request(
+            remote_model="gpt-image-1-mini",
+            references=(reference(),),
+            width=1536,
+            height=1024,
+            options={"moderation": "low", "input_fidelity": "high"},
+        )
+    )
+
+    names = [part.name for part in sent_form(route.calls[0].request)]
+    assert "moderation" not in names and "input_fidelity" not in names
+
+
+def test_openai_insufficient_quota_is_provider_billing_and_never_retried(respx_mock: respx.MockRouter) -> None:
+    respx_mock.post(f"{OPENAI}/images/generations").respond(
+        429, json=load_json("openai_insufficient_quota.json"), headers={"x-should-retry": "true"}
+    )
+
+    with pytest.raises(ProviderError) as caught:
+        OpenAIAdapter(api_key="sk-test").generate(make_request())
+
+    assert caught.value.code is ErrorCode.PROVIDER_BILLING and not caught.value.retryable
+
+
+def test_a_402_from_any_provider_is_provider_billing(respx_mock: respx.MockRouter) -> None:
+    respx_mock.post(f"{RECRAFT}/images/generations").respond(402, json={"message": "Insufficient balance"})
+
+    with pytest.raises(ProviderError) as caught:
+        RecraftAdapter(api_key="rc-test").generate(recraft_request())
+
+    assert caught.value.code is ErrorCode.PROVIDER_BILLING and not caught.value.retryable
+
+
+def test_recraft_vector_models_are_sized_by_aspect_ratio(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.post(f"{RECRAFT}/images/generations").respond(json=load_json("recraft_vector.json"))
+    respx_mock.get("https://img.recraft.ai/aBcD1234/vector.svg").respond(
+        content=load_text("recraft_vector.svg").encode(), headers={"content-type": "image/svg+xml"}
+    )
+
+    RecraftAdapter(api_key="rc-test").generate(
+        recraft_request(model="recraft-v4-svg", remote_model="recraftv4_vector", aspect_ratio="16:9")
+    )
+
+    assert sent_json(route)["size"] == "16:9"

@@ -318,6 +318,9 @@ if STUDIO_DEMO_RENDER not in ("auto", "off", "all"):
     raise ImproperlyConfigured("STUDIO_DEMO_RENDER must be one of auto, off, all.")
 # Simulated latency of the local renderer, so progress is visible in the studio.
 STUDIO_DEMO_DELAY = env.float("STUDIO_DEMO_DELAY", default=1.5)
+# Nobody pays for a placeholder: demo renders are free unless this is set (the test suite
+# sets it, so the money paths are exercised through the local renderer).
+STUDIO_DEMO_CHARGE = env.bool("STUDIO_DEMO_CHARGE", default=False)
 # Attempts per job for retryable provider errors (rate_limited, unavailable, timeout,
 # upstream_error), with exponential back-off and full jitter.
 # Eight attempts with the back-off below outlast a provider outage of about 90 s.

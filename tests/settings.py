@@ -10,6 +10,8 @@ os.environ.setdefault("DEBUG", "false")
 # The suite draws keyless models with the demo renderer (production's default is off; see
 # tests/providers/test_demo_default.py), and the worker processes inherit this.
 os.environ.setdefault("STUDIO_DEMO_RENDER", "auto")
+# Most tests spend credits through the local renderer; tests of free demo renders unset it.
+os.environ.setdefault("STUDIO_DEMO_CHARGE", "true")
 # Each test run gets its own data dir so the suite never touches a developer's var/.
 os.environ.setdefault("STUDIO_DATA_DIR", tempfile.mkdtemp(prefix="studio-test-"))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from providers.models import TIER_ORDER, CatalogModel
-from providers.registry import route_for
+from providers.registry import route_for_model
 from studio.models import Membership
 from studio.services.access import model_block_reason
 from studio.services.errors import ValidationFailed
@@ -80,7 +80,7 @@ def choose_auto_model(
         raise ValidationFailed({"model": f"No model you may use offers {wanted}; choose a model instead of Auto."})
     best = min(
         candidates,
-        key=lambda m: (route_for(m.family).is_demo, m.credits_per_image, TIER_ORDER.get(m.tier, 9), m.slug),
+        key=lambda m: (route_for_model(m).is_demo, m.credits_per_image, TIER_ORDER.get(m.tier, 9), m.slug),
     )
     takes = f" that takes {', '.join(needs)}" if needs else ""
     reason = f"Auto: {best.display_name}, the cheapest model you may use{takes} ({best.credits_per_image} credits per image)."

@@ -284,3 +284,17 @@ def test_backoff_is_bounded_and_honours_retry_after(settings):
         assert 0 <= delay <= min(300.0, 2.0 * 2 ** (attempt - 1))
     assert jobs.backoff_delay(1, retry_after=20.0) >= 20.0
     assert jobs.backoff_delay(1, retry_after=5000.0) == jobs.MAX_COUNTDOWN
+
+
+def test_a_demo_render_is_free_by_default(designer, ai_model, django_capture_on_commit_callbacks, settings):
+    """Nobody pays for a placeholder: with no provider key the local renderer draws it for 0."""
+    settings.STUDIO_DEMO_CHARGE = False
+    assert jobs.quote_job(membership=designer, model=ai_model, count=2).total == 0
+    job = submit(designer, django_capture_on_commit_callbacks, execute=True, count=2)
+    job.refresh_from_db()
+    assert job.is_demo and job.status == JobStatus.SUCCEEDED
+    assert (job.credits_per_image, job.credits_held, job.credits_charged) == (0, 0, 0)
+    assert job.images.count() == 2
+    assert balance(designer) == 1000
+    assert not job.transfers.exists()
+    assert credits.ledger_is_balanced()

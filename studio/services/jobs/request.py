@@ -19,7 +19,8 @@ def build_request(job: Job) -> GenerationRequest:
     mask = next((_stored_input(i) for i in inputs if i.kind == JobInput.Kind.MASK), None)
     params = job.params or {}
     model = job.catalog_model
-    options = {**(model.fixed_options or {}), **params.get("options", {})}
+    served = model.served_route()  # a retired upstream's successor, with its fixed options
+    options = {**served.options, **params.get("options", {})}
     if job.provider_family == "local":
         options.setdefault("demo_delay", settings.STUDIO_DEMO_DELAY)
     if job.provider_family == "luma" and references and settings.STUDIO_PUBLIC_URL:
@@ -29,7 +30,7 @@ def build_request(job: Job) -> GenerationRequest:
         ]
     return GenerationRequest(
         model=model.slug,
-        remote_model=model.remote_model,
+        remote_model=served.remote_model,
         prompt=job.prompt,
         count=job.count,
         aspect_ratio=params.get("aspect_ratio", model.default_aspect_ratio),
@@ -46,6 +47,8 @@ def build_request(job: Job) -> GenerationRequest:
         history=build_history(job),
         options=options,
         timeout=float(model.timeout_seconds),
+        # One key per job: a retried submit to an aggregator never starts a second paid job.
+        idempotency_key=str(job.public_id),
     )
 
 

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from gallery import imaging
 from providers.models import CatalogModel
-from providers.registry import route_for
+from providers.registry import route_for_model
 from studio.models import Membership
 from studio.services import credits
 from studio.services.access import model_block_reason
@@ -44,7 +44,7 @@ class JobSpec:
 
     @property
     def price(self) -> int:
-        return self.model.credits_per_image * self.count
+        return unit_price(self.model) * self.count
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def validate_job(
                 except imaging.ImageError as exc:
                     errors["references"] = f"{upload.name or 'A reference'}: {exc}"
                     break
-    luma = route_for(catalog_model.family).family == "luma"
+    luma = route_for_model(catalog_model).family == "luma"
     if references and luma and not settings.STUDIO_PUBLIC_URL and "references" not in errors:
         # Luma fetches references by URL only (providers.md §6.1), and ours are private.
         errors["references"] = (
@@ -177,6 +177,8 @@ def validate_job(
             except imaging.ImageError as exc:
                 errors["mask"] = f"Mask: {exc}"
 
+    if "output_format" not in errors:
+        errors.update(catalog_model.refusal_for(options=dict(options or {}), output_format=fmt))
     if errors:
         raise ValidationFailed(errors)
     params: dict[str, Any] = {
@@ -212,11 +214,18 @@ def _normalise(upload: Upload) -> imaging.NormalisedImage:
     )
 
 
+def unit_price(model: CatalogModel) -> int:
+    """Credits per image a job of `model` pays now (nothing for a demo render)."""
+    is_demo = route_for_model(model).is_demo and not settings.STUDIO_DEMO_CHARGE
+    return model.effective_price(is_demo=is_demo)
+
+
 def quote_job(*, membership: Membership, model: CatalogModel, count: int) -> Quote:
     """Price a request against the member's balance (what the studio shows before submit)."""
+    per_image = unit_price(model)
     return Quote(
-        per_image=model.credits_per_image,
+        per_image=per_image,
         count=count,
-        total=model.credits_per_image * count,
+        total=per_image * count,
         balance=credits.member_balance(membership=membership),
     )

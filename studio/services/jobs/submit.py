@@ -10,13 +10,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from providers.registry import route_for
+from providers.registry import route_for_model
 from studio.models import Job, JobInput, Membership
 from studio.services import credits
 from studio.services.db import transient_retry
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
 from studio.services.jobs import queue
-from studio.services.jobs.spec import JobSpec
+from studio.services.jobs.spec import JobSpec, unit_price
 
 # How the job reaches a worker once committed. "queue": publish the run task, and a broker
 # that refuses it leaves the job queued for the sweep (the studio page). "queue_or_raise":
@@ -110,7 +110,9 @@ def _create_job(
     dispatch: Dispatch = "queue",
 ) -> Job:
     """Create one job with its hold and inputs; the caller owns the transaction."""
-    route = route_for(spec.model.family)
+    route = route_for_model(spec.model)
+    # A placeholder drawn by the demo renderer costs nothing.
+    per_image = unit_price(spec.model)
     job = Job.objects.create(
         team=membership.team,
         user=membership.user,
@@ -120,8 +122,8 @@ def _create_job(
         params=spec.params | ({"options": spec.options} if spec.options else {}),
         count=spec.count,
         source=source,
-        credits_per_image=spec.model.credits_per_image,
-        credits_held=spec.price,
+        credits_per_image=per_image,
+        credits_held=per_image * spec.count,
         provider_family=route.family,
         is_demo=route.is_demo,
         parent=parent,

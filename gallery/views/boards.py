@@ -15,8 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from gallery import files, services
 from gallery.models import Board, Image, Visibility
-from gallery.views.common import HtmxHttpRequest, safe_next, visible_board
+from gallery.views.common import safe_next, visible_board
 from gallery.zipstream import ZipEntry, stream_zip
+from studio.http import HtmxHttpRequest
 
 
 @require_http_methods(["GET", "POST"])

@@ -13,8 +13,9 @@ from django.views.decorators.http import require_GET
 
 from gallery import browse
 from gallery.models import Board, Image, ImageQuerySet
-from gallery.views.common import HtmxHttpRequest, visible_board
+from gallery.views.common import visible_board
 from providers.models import CatalogModel
+from studio.http import HtmxHttpRequest
 
 PAGE_TEMPLATE = "gallery/image_list.html"
 ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "5:4", "4:5", "21:9", "9:21", "2:1", "1:2")

@@ -14,7 +14,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from gallery import files, imaging, services, svg
 from gallery.models import Board, Visibility
-from gallery.views.common import HtmxHttpRequest, serve_stored, visible_image
+from gallery.views.common import serve_stored, visible_image
+from studio.http import HtmxHttpRequest
 
 CONVERSIONS = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
 DETAIL = "gallery/image_detail.html"

@@ -40,7 +40,8 @@ REQUIRED_KEYS = {
     "default_resolution": str,
     "timeout_seconds": int,
 }
-OPTIONAL_KEYS = {"options": dict, "enabled": bool}
+# `sizing_note` says where a size table came from: for whoever maintains the file, never shown.
+OPTIONAL_KEYS = {"options": dict, "enabled": bool, "sizing_note": str}
 
 CAPABILITY_TYPES: dict[str, type] = {
     "text_to_image": bool,

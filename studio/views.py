@@ -90,6 +90,8 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "team/viewer_home.html", {"refused": refused}, status=403 if refused else 200)
     if request.method == "POST":
         return _submit(request, membership)
+    if request.htmx and request.htmx.target == "queue":
+        return render(request, "studio/home.html#queue", {"jobs": _job_list(membership)})
     state = composer_state(
         membership=membership,
         values=request.GET,
@@ -341,7 +343,7 @@ def my_credits(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "studio/no_team.html")
     balance = credits.member_balance(membership=membership)
     if request.htmx:
-        return render(request, "includes/credit_badge.html", {"balance": balance})
+        return render(request, "includes/credit_badge.html", {"credit_balance": balance})
     account = credits.member_account(team=membership.team, user=membership.user)
     transfers = (
         Transfer.objects.filter(debit=account) | Transfer.objects.filter(credit=account)

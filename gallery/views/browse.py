@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from gallery import browse
 from gallery.models import Board, Image, ImageQuerySet
 from gallery.views.common import visible_board
-from providers.models import CatalogModel
+from providers.models import CatalogModel, Family
 from studio.http import HtmxHttpRequest
 
 PAGE_TEMPLATE = "gallery/image_list.html"
@@ -113,7 +113,8 @@ def _filter_choices(request: HtmxHttpRequest, *, team_id: int | None, scope: str
     return {
         "models": models,
         "tiers": sorted({m["tier"] for m in models}, key=_tier_order),
-        "providers": sorted({m["family"] for m in models}),
+        # (value, name): the filter sends the family key and shows who it is ("Black Forest Labs", not "bfl").
+        "providers": sorted(((f, Family(f).label if f in Family.values else f) for f in {m["family"] for m in models}), key=lambda p: p[1].lower()),
         "authors": authors,
         "ratios": ASPECT_RATIOS,
         "sorts": browse.SORTS if browse.uses_full_text() else {k: v for k, v in browse.SORTS.items() if k != "relevance"},

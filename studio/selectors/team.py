@@ -8,7 +8,7 @@ after they changed.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
@@ -129,14 +129,20 @@ def access_tiers(*, team: Team) -> list[dict[str, Any]]:
 def spend_charts(*, team: Team, days: int) -> dict[str, Any]:
     """The spend report over `days` and its four charts (by day, member, model, tier)."""
     report = reports.spend_report(team=team, days=days)
+    # The report groups by model string and tier key; people read the catalogue's names.
+    names = dict(CatalogModel.objects.filter(slug__in=[r.key for r in report.by_model]).values_list("slug", "display_name"))
+    by_model = [replace(r, label=names.get(r.key, r.label)) for r in report.by_model]
+    by_tier = [replace(r, label=Tier(r.key).label if r.key in Tier.values else r.label) for r in report.by_tier]
     return {
         "report": report,
+        "by_model": by_model,
+        "by_tier": by_tier,
         "day_chart": charts.column_chart(
             [(d.day.strftime("%d %b"), d.credits) for d in report.by_day], label_every=5 if days <= 31 else 14
         ),
         "member_chart": charts.bar_chart([(r.label, r.credits) for r in report.by_member]),
-        "model_chart": charts.bar_chart([(r.label, r.credits) for r in report.by_model[:12]]),
-        "tier_chart": charts.bar_chart([(r.label.capitalize(), r.credits) for r in report.by_tier]),
+        "model_chart": charts.bar_chart([(r.label, r.credits) for r in by_model[:12]]),
+        "tier_chart": charts.bar_chart([(r.label, r.credits) for r in by_tier]),
     }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from providers.models import CatalogModel
 from studio.models import Membership
 from studio.services import credits
-from studio.services.errors import StudioError, ValidationFailed
+from studio.services.errors import InsufficientCredits, StudioError, ValidationFailed
 from studio.services.jobs import JobSpec, validate_job
 
 COMPARE_MAX = 4
@@ -43,6 +43,11 @@ class GroupQuote:
     @property
     def affordable(self) -> bool:
         return self.total <= self.balance
+
+    @property
+    def shortfall(self) -> int:
+        """Credits missing: pages say "short by N" rather than show a negative balance."""
+        return max(self.total - self.balance, 0)
 
 
 def compare_quote(*, membership: Membership, models: Sequence[str], count: int | str) -> GroupQuote:
@@ -94,6 +99,14 @@ def compare_specs(
             errors[f"model_{index}"] = exc.message
     if errors:
         raise ValidationFailed(errors)
+    total = sum(spec.count * spec.model.credits_per_image for spec in specs)
+    balance = credits.member_balance(membership=membership)
+    if total > balance:
+        # Said before anything is held, in the numbers the page shows (submitting checks again).
+        raise InsufficientCredits(
+            f"Not enough credits: this comparison needs {total:,} and your balance is {balance:,} "
+            f"({total - balance:,} short)."
+        )
     return specs
 
 

@@ -32,6 +32,9 @@ class ComposerState:
     # Gallery images attached as references, in order, and why any were left out.
     references: list[Image] = field(default_factory=list)
     reference_notice: str = ""
+    # Why the model asked for (a link, a remix) is not the one shown: blocked or disabled.
+    model_notice: str = ""
+    count_notice: str = ""
     parent: Job | None = None
     parent_note: str = ""
     parent_error: str = ""
@@ -43,6 +46,11 @@ class ComposerState:
         if self.parent is None or self.model is None:
             return 0
         return 0 if uses_history(parent=self.parent, model=self.model) else 1
+
+    @property
+    def shortfall(self) -> int:
+        """Credits missing for the quoted request (0 when the balance covers it)."""
+        return max(self.quote.total - self.quote.balance, 0) if self.quote else 0
 
     @property
     def free_references(self) -> int:
@@ -61,6 +69,18 @@ def composer_state(
     user = membership.user
     full_menu = build_menu(membership=membership)
     state = ComposerState(menu=full_menu, model=None, values={k: values.get(k) or "" for k in values})
+    remix = values.get("remix")
+    if remix:
+        # "Remix" (the lightbox's R): the image's model, prompt and ratio, unless the link names its own.
+        found = visible_images(user=user, ids=[str(remix)])
+        if found:
+            image = found[0]
+            remixed = {"model": image.model_slug, "prompt": image.prompt, "aspect_ratio": image.aspect_label or ""}
+            state.values.update({k: v for k, v in remixed.items() if v and not state.values.get(k)})
+            values = {**dict(values.items()), **state.values}
+        else:
+            state.reference_notice = "The image you wanted to remix is not available to you."
+        state.values.pop("remix", None)
 
     ids = [str(i).strip() for i in ([edit_id] if edit_id else []) + list(reference_ids) if str(i).strip()]
     images = visible_images(user=user, ids=ids)
@@ -77,6 +97,14 @@ def composer_state(
         model = _edit_model(image=state.edit_image, usable=usable)
     if model is None and state.references:
         model = next((m for m in usable if m.max_references >= len(state.references)), None)
+    if model is not None and usable and model not in usable:
+        fallback = _fallback_model(model=model, usable=usable)
+        reason = model_block_reason(membership=membership, model=model).rstrip(".")
+        state.model_notice = (
+            f"{model.display_name} is not available to you ({reason[:1].lower()}{reason[1:]}), "
+            f"so {fallback.display_name} is selected instead."
+        )
+        model = fallback
     if model is None or not model.enabled:
         model = usable[0] if usable else None
     state.model = model
@@ -145,7 +173,11 @@ def _apply_options(state: ComposerState, model: CatalogModel, values: Mapping[st
     except (TypeError, ValueError):
         count = 1
     if count > model.max_count:
-        state.dropped.append(f"{count} images (this model makes at most {model.max_count})")
+        # Said beside the count, not folded into the list of dropped options: it changes the price.
+        state.count_notice = (
+            f"You asked for {count} images; {model.display_name} makes at most {model.max_count} "
+            f"per request, so the count is {model.max_count}."
+        )
         count = model.max_count
     state.values["count"] = max(count, 1)
     for name, capability in (("seed", "seed"), ("negative_prompt", "negative_prompt")):
@@ -162,6 +194,13 @@ def _apply_options(state: ComposerState, model: CatalogModel, values: Mapping[st
         state.dropped.append(f"format {fmt}")
         fmt = offered[0]
     state.values["output_format"] = fmt
+
+
+def _fallback_model(*, model: CatalogModel, usable: list[CatalogModel]) -> CatalogModel:
+    """The usable model closest to a blocked one: its family first, then the nearest price."""
+    same_family = [m for m in usable if m.family == model.family]
+    pool = same_family or usable
+    return min(pool, key=lambda m: abs(m.credits_per_image - model.credits_per_image))
 
 
 def _edit_model(*, image: Image, usable: list[CatalogModel]) -> CatalogModel | None:

@@ -7,13 +7,15 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from providers.models import CatalogModel
+from studio.http import service_errors
 from studio.selectors import team as team_selectors
-from studio.services import team_admin
+from studio.services import access_table, team_admin
+from studio.services.errors import StudioError
 from studio.team.forms import ModelAccessForm, TierAccessForm
-from studio.team.views.common import TeamRequest, done, manager_required, respond
+from studio.team.views.common import TeamRequest, done, error_status, manager_required, respond
 
 
 def _access_context(request: TeamRequest, **extra: Any) -> dict[str, Any]:
@@ -22,10 +24,24 @@ def _access_context(request: TeamRequest, **extra: Any) -> dict[str, Any]:
     return context
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @manager_required
 def access_page(request: TeamRequest) -> HttpResponse:
-    return render(request, "team/access.html", _access_context(request))
+    """The whole table; a POST saves every tier and model setting it holds at once."""
+    if request.method == "GET":
+        return render(request, "team/access.html", _access_context(request))
+    tiers = {key[5:]: value for key, value in request.POST.items() if key.startswith("tier_")}
+    models = {key[6:]: value for key, value in request.POST.items() if key.startswith("model_")}
+    try:
+        changed = access_table.save_access_table(actor=request.membership, tiers=tiers, models=models)
+    except StudioError as exc:
+        context = _access_context(request, error=" ".join(service_errors(exc).values()))
+        return respond(request, "team/access.html", "access-panel", context, status=error_status(exc))
+    if changed:
+        messages.success(request, f"Saved: {changed} setting{'s' if changed != 1 else ''} changed.")
+    else:
+        messages.info(request, "Nothing changed.")
+    return done(request, "team/access.html", "access-panel", "team:access", lambda: _access_context(request))
 
 
 @require_POST

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -10,7 +11,7 @@ from studio.api import urls as api_urls
 
 urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (JSON, files): point them at ours.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True)), name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/", include("studio.account_urls")),
     path("gallery/", include("gallery.urls")),

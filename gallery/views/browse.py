@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -109,7 +110,11 @@ def _filter_choices(request: HtmxHttpRequest, *, team_id: int | None, scope: str
             .order_by("username")
             .values_list("username", flat=True)
         )
-    boards = list(Board.objects.visible_to(request.user).order_by("name").values("pk", "name", "owner_id"))
+    # Counted in the same query: the sidebar shows how many live images each board holds.
+    live = Count("items", filter=Q(items__image__deleted_at__isnull=True))
+    boards = list(
+        Board.objects.visible_to(request.user).annotate(count=live).order_by("name").values("pk", "name", "owner_id", "count")
+    )
     return {
         "models": models,
         "tiers": sorted({m["tier"] for m in models}, key=_tier_order),

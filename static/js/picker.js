@@ -98,7 +98,7 @@
     if (!ui) return;
     ui.pop.hidden = !open;
     ui.button.setAttribute("aria-expanded", String(open));
-    if (open) { render(); ui.search.focus(); var m = current(); if (m) describe(ui.list.querySelector('[data-slug="' + m.slug + '"]')); }
+    if (open) { ui.search.value = ""; render(); ui.search.focus(); var m = current(); if (m) describe(ui.list.querySelector('[data-slug="' + m.slug + '"]')); }
     else if (!quiet) ui.button.focus();
   }
 
@@ -143,12 +143,19 @@
       if (f.length) groups.push({ key: "fav", name: "Favourites", items: f });
       if (r.length) groups.push({ key: "recent", name: "Recently used", items: r });
     }
-    var tiers = [];
-    match.forEach(function (m) { if (tiers.indexOf(m.tier) < 0) tiers.push(m.tier); });
-    tiers.forEach(function (t) {
-      var items = match.filter(function (m) { return m.tier === t; });
-      groups.push({ key: t, name: items[0].tierName, items: sorted(items) });
-    });
+    if (words.length) {
+      // Searching: one list, the models whose name holds every word first.
+      var named = function (m) { var n = (m.name + " " + m.slug).toLowerCase(); return words.every(function (w) { return n.indexOf(w) >= 0; }); };
+      var best = sorted(match.filter(named)).concat(sorted(match.filter(function (m) { return !named(m); })));
+      if (best.length) groups.push({ key: "match", name: "Matches", items: best });
+    } else {
+      var tiers = [];
+      match.forEach(function (m) { if (tiers.indexOf(m.tier) < 0) tiers.push(m.tier); });
+      tiers.forEach(function (t) {
+        var items = match.filter(function (m) { return m.tier === t; });
+        groups.push({ key: t, name: items[0].tierName, items: sorted(items) });
+      });
+    }
     ui.list.textContent = "";
     groups.forEach(function (g) {
       var id = "mp-g-" + g.key, open = words.length > 0 || !collapsed[g.key];

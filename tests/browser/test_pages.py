@@ -340,3 +340,41 @@ def test_lightbox_and_board_by_keyboard(chromium: Any, live_server: Any, cast: C
         assert visit.problems == [], visit.problems
     finally:
         visit.close()
+
+
+def test_a_renamed_non_image_is_refused_at_once(chromium: Any, live_server: Any, cast: Cast, allow_live_host: None) -> None:
+    expect = _expect()
+    visit = Visit(chromium, live_server.url, "designer")
+    page = visit.page
+    try:
+        _sign_in(visit, cast.designer)
+        page.goto("/?model=gpt-image-1-mini-low", wait_until="networkidle")
+        page.locator("#id_references").set_input_files(
+            [{"name": "notes.png", "mimeType": "image/png", "buffer": b"these are meeting notes, not pixels"},
+             {"name": "real.png", "mimeType": "image/png", "buffer": make_pattern(120, 80, variant=2)}]
+        )
+        expect(page.locator("#refs-error")).to_have_text(
+            "notes.png: not a readable image (the file's content is not what its name says), so not added."
+        )
+        expect(page.locator("#ref-list li .name")).to_have_text(["1. real.png"])
+        assert page.evaluate("document.querySelector('#id_references').files.length") == 1
+        assert visit.problems == [], visit.problems
+    finally:
+        visit.close()
+
+
+def test_image_page_is_the_image_not_a_5900_px_scroll(chromium: Any, live_server: Any, cast: Cast, allow_live_host: None) -> None:
+    visit = Visit(chromium, live_server.url, "designer")
+    page = visit.page
+    try:
+        _sign_in(visit, cast.designer)
+        root = cast.images[-2]
+        page.goto(reverse("gallery:detail", args=[root.pk]), wait_until="networkidle")
+        height = page.evaluate("document.documentElement.scrollHeight")
+        hero = page.locator(".hero img").bounding_box()
+        strip = page.locator(".strip-item").first.bounding_box()
+        assert height < 2200, height
+        assert strip["height"] == 140
+        assert hero["height"] <= 1000 - 100, hero  # fits the window, leaves room for the header
+    finally:
+        visit.close()

@@ -37,6 +37,7 @@
       var on = toggle.getAttribute("aria-pressed") !== "true", grid = doc.getElementById("gallery-results");
       toggle.setAttribute("aria-pressed", String(on));
       if (grid) grid.classList.toggle("selecting", on);
+      toggle.closest(".selection-bar").classList.toggle("on", on);
       return;
     }
     var tile = e.target.closest && e.target.closest("#grid .tile");

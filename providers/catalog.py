@@ -44,7 +44,8 @@ REQUIRED_KEYS = {
     "default_resolution": str,
     "timeout_seconds": int,
 }
-OPTIONAL_KEYS = {"options": dict, "enabled": bool, "lifecycle": dict}
+# `sizing_note` says where a size table came from: for whoever maintains the file, never shown.
+OPTIONAL_KEYS = {"options": dict, "enabled": bool, "lifecycle": dict, "sizing_note": str}
 LIFECYCLE_KEYS = {"retires_on": str, "successor": dict, "reason": str, "source": str}
 SUCCESSOR_KEYS = {"family": str, "remote_model": str, "options": dict}
 

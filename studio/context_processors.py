@@ -15,4 +15,14 @@ def studio(request: HttpRequest) -> dict[str, Any]:
         return {"membership": None}
     from studio.services.credits import member_balance
 
-    return {"membership": membership, "credit_balance": member_balance(membership=membership)}
+    def boards() -> list[dict[str, Any]]:
+        from gallery.models import Board
+
+        return list(Board.objects.filter(owner=user).order_by("name").values("pk", "name"))
+
+    # A callable: templates evaluate it only where they list the boards (the lightbox's menu).
+    return {
+        "membership": membership,
+        "credit_balance": member_balance(membership=membership),
+        "lightbox_boards": boards,
+    }

@@ -13,16 +13,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
-from django_htmx.middleware import HtmxDetails
 
+from studio.http import HtmxHttpRequest, TooLarge, service_errors
 from studio.models import Job, JobStatus, Membership, Transfer
-from studio.models.accounts import User
 from studio.services import credits
 from studio.services.composer import (
     BATCH_COLUMNS,
@@ -38,7 +37,7 @@ from studio.services.composer import (
     refine_spec,
     thread_of,
 )
-from studio.services.errors import InsufficientCredits, StudioError, ValidationFailed
+from studio.services.errors import StudioError, ValidationFailed
 from studio.services.jobs import Upload, cancel_job, queue_position, submit_job, submit_jobs
 from studio.services.templates_library import RATIOS, TEMPLATES, get_template
 
@@ -46,17 +45,6 @@ COMPOSER_FIELDS = (
     "model", "prompt", "aspect_ratio", "resolution", "quality", "count", "seed",
     "negative_prompt", "style", "output_format", "parent",
 )
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-    user: User
-
-
-class TooLarge(Exception):
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def _upload(uploaded: Any, *, field: str = "references") -> Upload:
@@ -68,14 +56,7 @@ def _upload(uploaded: Any, *, field: str = "references") -> Upload:
 
 
 def _errors_of(exc: Exception) -> dict[str, str]:
-    if isinstance(exc, ValidationFailed):
-        return exc.errors
-    if isinstance(exc, TooLarge):
-        return {exc.field: str(exc)}
-    if isinstance(exc, InsufficientCredits):
-        return {"credits": exc.message}
-    assert isinstance(exc, StudioError)
-    return {exc.field or "form": exc.message}
+    return service_errors(exc, default_field="form", credits_field="credits")
 
 
 def _live(jobs: list[Job]) -> list[Job]:
@@ -109,6 +90,8 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "team/viewer_home.html", {"refused": refused}, status=403 if refused else 200)
     if request.method == "POST":
         return _submit(request, membership)
+    if request.htmx and request.htmx.target == "queue":
+        return render(request, "studio/home.html#queue", {"jobs": _job_list(membership)})
     state = composer_state(
         membership=membership,
         values=request.GET,
@@ -360,7 +343,7 @@ def my_credits(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "studio/no_team.html")
     balance = credits.member_balance(membership=membership)
     if request.htmx:
-        return render(request, "includes/credit_badge.html", {"balance": balance})
+        return render(request, "includes/credit_badge.html", {"credit_balance": balance})
     account = credits.member_account(team=membership.team, user=membership.user)
     transfers = (
         Transfer.objects.filter(debit=account) | Transfer.objects.filter(credit=account)

@@ -15,8 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from gallery import files, services
 from gallery.models import Board, Image, Visibility
-from gallery.views.common import HtmxHttpRequest, safe_next, visible_board
+from gallery.views.common import safe_next, visible_board
 from gallery.zipstream import ZipEntry, stream_zip
+from studio.http import HtmxHttpRequest
 
 
 @require_http_methods(["GET", "POST"])
@@ -116,14 +117,21 @@ def selection(request: HtmxHttpRequest) -> HttpResponse:
             raise services.GalleryError("Choose one of your boards.")
         if action == "add":
             added = services.add_images_to_board(board=board, user=request.user, image_ids=ids)
-            messages.success(request, f"Added {added} image{'s' if added != 1 else ''} to “{board.name}”.")
+            done = f"Added {added} image{'s' if added != 1 else ''} to “{board.name}”."
         elif action == "remove":
             removed = services.remove_images_from_board(board=board, user=request.user, image_ids=ids)
-            messages.success(request, f"Removed {removed} image{'s' if removed != 1 else ''} from “{board.name}”.")
+            done = f"Removed {removed} image{'s' if removed != 1 else ''} from “{board.name}”."
         else:
             raise services.GalleryError("Unknown action.")
     except services.GalleryError as exc:
+        if request.htmx:
+            return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
         messages.error(request, exc.message)
+        return redirect(back)
+    if request.htmx:
+        # Drag and drop onto a board in the sidebar: the answer is read out where the drop was.
+        return HttpResponse(done, content_type="text/plain; charset=utf-8")
+    messages.success(request, done)
     return redirect(back)
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -13,8 +14,9 @@ from django.views.decorators.http import require_GET
 
 from gallery import browse
 from gallery.models import Board, Image, ImageQuerySet
-from gallery.views.common import HtmxHttpRequest, visible_board
-from providers.models import CatalogModel
+from gallery.views.common import visible_board
+from providers.models import CatalogModel, Family
+from studio.http import HtmxHttpRequest
 
 PAGE_TEMPLATE = "gallery/image_list.html"
 ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "5:4", "4:5", "21:9", "9:21", "2:1", "1:2")
@@ -108,11 +110,16 @@ def _filter_choices(request: HtmxHttpRequest, *, team_id: int | None, scope: str
             .order_by("username")
             .values_list("username", flat=True)
         )
-    boards = list(Board.objects.visible_to(request.user).order_by("name").values("pk", "name", "owner_id"))
+    # Counted in the same query: the sidebar shows how many live images each board holds.
+    live = Count("items", filter=Q(items__image__deleted_at__isnull=True))
+    boards = list(
+        Board.objects.visible_to(request.user).annotate(count=live).order_by("name").values("pk", "name", "owner_id", "count")
+    )
     return {
         "models": models,
         "tiers": sorted({m["tier"] for m in models}, key=_tier_order),
-        "providers": sorted({m["family"] for m in models}),
+        # (value, name): the filter sends the family key and shows who it is ("Black Forest Labs", not "bfl").
+        "providers": sorted(((f, Family(f).label if f in Family.values else f) for f in {m["family"] for m in models}), key=lambda p: p[1].lower()),
         "authors": authors,
         "ratios": ASPECT_RATIOS,
         "sorts": browse.SORTS if browse.uses_full_text() else {k: v for k, v in browse.SORTS.items() if k != "relevance"},

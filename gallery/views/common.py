@@ -8,25 +8,18 @@ leaked.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.middleware import HtmxDetails
 
 from gallery import files
 from gallery.models import Board, Image
+from studio.http import HtmxHttpRequest
 
 # Applied to every stored file we serve: an SVG (or anything that sniffs as markup)
 # opened directly can run nothing, load nothing and reach nothing.
 FILE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-    user: Any
 
 
 def visible_image(request: HtmxHttpRequest, pk: int, *, deleted: bool = False) -> Image:

@@ -14,7 +14,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from gallery import files, imaging, services, svg
 from gallery.models import Board, Visibility
-from gallery.views.common import HtmxHttpRequest, serve_stored, visible_image
+from gallery.views.common import serve_stored, visible_image
+from studio.http import HtmxHttpRequest
 
 CONVERSIONS = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
 DETAIL = "gallery/image_detail.html"
@@ -183,8 +184,13 @@ def image_add_to_board(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 raise services.GalleryError("Choose one of your boards, or name a new one.")
         services.add_images_to_board(board=board, user=request.user, image_ids=[image.pk])
     except services.GalleryError as exc:
+        if request.htmx:
+            # The lightbox and drag-and-drop on the gallery show the answer where the user is.
+            return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
         messages.error(request, exc.message)
     else:
+        if request.htmx:
+            return HttpResponse(f"Added to “{board.name}”.", content_type="text/plain; charset=utf-8")
         messages.success(request, f"Added to “{board.name}”.")
     return redirect("gallery:detail", pk=image.pk)
 

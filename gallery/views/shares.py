@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from gallery import services
 from gallery.models import Image, ShareLink
-from gallery.views.common import HtmxHttpRequest, serve_stored, visible_image
+from gallery.views.common import serve_stored, visible_image
+from studio.http import HtmxHttpRequest
 
 # Short, so a revoked link stops working in browsers within minutes.
 SHARED_MAX_AGE = 300

@@ -74,14 +74,46 @@
     readCaps(true);
   }
 
-  function addFiles(files) {
-    var refused = [];
-    Array.prototype.forEach.call(files, function (file) {
-      if (/^image\/(png|jpeg|webp)$/.test(file.type)) items.push({ file: file, thumb: URL.createObjectURL(file) });
-      else refused.push(file.name);
+  // A file is added only once the browser has decoded it: a text file renamed .png is refused
+  // at once, with its name, instead of showing as a broken thumbnail until the submit fails.
+  var adding = Promise.resolve();
+  function decodes(file) {
+    return new Promise(function (resolve) {
+      var url = URL.createObjectURL(file), img = new Image();
+      img.onload = function () { resolve(img.naturalWidth > 0 ? url : (URL.revokeObjectURL(url), null)); };
+      img.onerror = function () { URL.revokeObjectURL(url); resolve(null); };
+      img.src = url;
     });
-    renderRefs();
-    if (refused.length) say(refused.join(", ") + ": not a PNG, JPEG or WebP image, so not added.", true);
+  }
+  function addFiles(files) {
+    var list = Array.prototype.slice.call(files);
+    adding = adding.then(function () {
+      return Promise.all(list.map(function (file) {
+        return /^image\/(png|jpeg|webp)$/.test(file.type) ? decodes(file) : Promise.resolve(false);
+      })).then(function (thumbs) {
+        var wrongType = [], broken = [];
+        list.forEach(function (file, i) {
+          if (thumbs[i]) items.push({ file: file, thumb: thumbs[i] });
+          else (thumbs[i] === false ? wrongType : broken).push(file.name);
+        });
+        renderRefs();
+        var problems = [];
+        if (wrongType.length) problems.push(wrongType.join(", ") + ": not a PNG, JPEG or WebP image, so not added.");
+        if (broken.length) problems.push(broken.join(", ") + ": not a readable image (the file's content is not what its name says), so not added.");
+        if (problems.length) refuse(problems.join(" "));
+        else if ($("#refs-error")) $("#refs-error").textContent = "";
+      });
+    });
+  }
+  function refuse(text) {
+    var box = $("#refs-error");
+    if (!box) {
+      box = el("p", { id: "refs-error", className: "error" });
+      box.setAttribute("role", "alert");
+      $("#refs-status").before(box);
+    }
+    box.textContent = text;
+    say(text);
   }
 
   function button(text, label, onClick, disabled) {
@@ -319,7 +351,46 @@
   }
   doc.addEventListener("visibilitychange", function () { if (!doc.hidden) doc.title = baseTitle; });
 
+  // -- header menu (phone) ------------------------------------------------------------
+  doc.addEventListener("click", function (e) {
+    var toggle = e.target.closest && e.target.closest(".menu-toggle");
+    if (!toggle) return;
+    var menu = doc.getElementById(toggle.getAttribute("aria-controls")), open = !menu.classList.contains("open");
+    menu.classList.toggle("open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+
+  // -- the lightbox: loaded (script and styles) on the first image opened ---------------
+  var lightbox = null;
+  doc.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest("a[data-lightbox]"), src = doc.body.dataset.lightboxJs;
+    if (!a || !src || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    if (a.closest(".selecting")) return;  // select mode on the gallery: a click selects
+    e.preventDefault();
+    if (!lightbox) {
+      lightbox = new Promise(function (resolve, reject) {
+        doc.head.appendChild(el("link", { rel: "stylesheet", href: doc.body.dataset.lightboxCss }));
+        var script = el("script", { src: src, onload: resolve, onerror: reject });
+        doc.head.appendChild(script);
+      });
+    }
+    lightbox.then(function () { window.StudioLightbox.open(a); }, function () { location.href = a.href; });
+  });
+
+  // -- wide tables: each scrolls in its own focusable region (keyboard users can scroll it) --
+  function wrapTables() {
+    $$("table.ledger").forEach(function (table) {
+      if (table.parentNode.classList.contains("table-wrap")) return;
+      var wrap = el("div", { className: "table-wrap", tabIndex: 0 }), caption = table.querySelector("caption");
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", caption ? caption.textContent.trim().slice(0, 80) : "Table");
+      table.parentNode.insertBefore(wrap, table);
+      wrap.appendChild(table);
+    });
+  }
+
   function init() {
+    wrapTables();
     if (!announcer) {
       announcer = el("p", { id: "announcer", className: "sr-only" });
       announcer.setAttribute("aria-live", "polite");
@@ -330,6 +401,6 @@
     filterModels();
     scanJobs();
   }
-  doc.addEventListener("htmx:afterSettle", function () { readCaps(false); scanJobs(); });
+  doc.addEventListener("htmx:afterSettle", function () { readCaps(false); scanJobs(); wrapTables(); });
   if (doc.readyState === "loading") doc.addEventListener("DOMContentLoaded", init); else init();
 })();

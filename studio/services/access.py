@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from providers.models import CatalogModel
-from providers.registry import route_for
+from providers.registry import route_for_model
 from studio.models import AccessEffect, Membership, ModelAccessRule
 
 
@@ -52,7 +52,7 @@ def model_block_reason(*, membership: Membership, model: CatalogModel) -> str:
     """Say why `membership` cannot use `model` now, or return "" when it can."""
     if not model.enabled:
         return "This model is disabled."
-    route = route_for(model.family)
+    route = route_for_model(model)
     if not route.available:
         return f"Not configured: {route.unavailable_reason}."
     team_reason = team_access(membership=membership).block_reason(model)

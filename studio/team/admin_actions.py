@@ -9,9 +9,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from studio.http import add_form_errors
 from studio.models import Team
 from studio.services import team_admin
-from studio.services.errors import StudioError, ValidationFailed
+from studio.services.errors import StudioError
 from studio.team.forms import AMOUNT_ERRORS
 
 
@@ -35,11 +36,8 @@ def top_up_pool(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
             team_admin.top_up_team(
                 team=team, amount=form.cleaned_data["amount"], memo=form.cleaned_data["memo"], actor=request.user
             )
-        except ValidationFailed as exc:
-            for name, message in exc.errors.items():
-                form.add_error(name if name in form.fields else None, message)
         except StudioError as exc:
-            form.add_error(None, exc.message)
+            add_form_errors(form, exc)
         else:
             modeladmin.message_user(
                 request, f"Added {form.cleaned_data['amount']:,} credits to {team.name}.", messages.SUCCESS

@@ -2,28 +2,28 @@ from __future__ import annotations
 
 from django.urls import path
 
-from studio.team import views
+from studio.team.views import access, credits, ledger, members, overview, reports
 
 app_name = "team"
 urlpatterns = [
-    path("", views.overview, name="overview"),
-    path("switch/", views.switch, name="switch"),
-    path("members/", views.members, name="members"),
-    path("members/invite/", views.member_invite, name="member_invite"),
-    path("members/<int:member_id>/role/", views.member_role, name="member_role"),
-    path("members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
-    path("members/<int:member_id>/limits/", views.member_limits, name="member_limits"),
-    path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
-    path("invite/<str:token>/", views.invitation, name="invitation"),
-    path("credits/", views.credits_page, name="credits"),
-    path("credits/grant/", views.credits_grant, name="credits_grant"),
-    path("credits/revoke/", views.credits_revoke, name="credits_revoke"),
-    path("access/", views.access_page, name="access"),
-    path("access/tier/", views.access_tier, name="access_tier"),
-    path("access/model/", views.access_model, name="access_model"),
-    path("ledger/", views.ledger, name="ledger"),
-    path("ledger.csv", views.ledger_csv, name="ledger_csv"),
-    path("reports/", views.reports_page, name="reports"),
-    path("audit/", views.audit, name="audit"),
-    path("delete/", views.delete_team, name="delete"),
+    path("", overview.overview, name="overview"),
+    path("switch/", overview.switch, name="switch"),
+    path("members/", members.members, name="members"),
+    path("members/invite/", members.member_invite, name="member_invite"),
+    path("members/<int:member_id>/role/", members.member_role, name="member_role"),
+    path("members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
+    path("members/<int:member_id>/limits/", credits.member_limits, name="member_limits"),
+    path("invitations/<int:invitation_id>/revoke/", members.invitation_revoke, name="invitation_revoke"),
+    path("invite/<str:token>/", members.invitation, name="invitation"),
+    path("credits/", credits.credits_page, name="credits"),
+    path("credits/grant/", credits.credits_grant, name="credits_grant"),
+    path("credits/revoke/", credits.credits_revoke, name="credits_revoke"),
+    path("access/", access.access_page, name="access"),
+    path("access/tier/", access.access_tier, name="access_tier"),
+    path("access/model/", access.access_model, name="access_model"),
+    path("ledger/", ledger.ledger, name="ledger"),
+    path("ledger.csv", ledger.ledger_csv, name="ledger_csv"),
+    path("reports/", reports.reports_page, name="reports"),
+    path("audit/", reports.audit, name="audit"),
+    path("delete/", overview.delete_team, name="delete"),
 ]

@@ -125,3 +125,12 @@ def sign_in(page: Any, membership: Membership) -> None:
 @pytest.fixture
 def allow_live_host(settings: Any) -> None:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost", "127.0.0.1"]
+
+
+def pick_model(page: Any, slug: str, query: str) -> Any:
+    """Choose a model through the Create page's picker: open it, search, click the row."""
+    page.locator("#mp-button").click()
+    page.locator("#mp-search").fill(query)
+    row = page.locator(f'.mp-opt[data-slug="{slug}"]')
+    row.click()
+    return row

@@ -18,7 +18,7 @@ from gallery.models import Image
 from providers.catalog import sync_catalog
 from studio.models import Job, JobInput, JobStatus
 from studio.services import credits
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import pick_model, sign_in
 from tests.images import make_pattern
 from tests.worker import worker_log
 
@@ -75,13 +75,14 @@ def test_designer_session_end_to_end(page, worker, designer, shot, allow_live_ho
     expect(page.locator("#credit-badge")).to_contain_text("1,000")
     shot(page, "signed-in")
 
-    # 2. Pick a premium model through the filter box.
-    page.get_by_label("Filter models").fill("nano banana pro")
-    premium = page.locator("label.m").filter(has=page.locator('input[value="gemini-3-pro-image"]'))
+    # 2. Pick a premium model through the picker's search box.
+    page.locator("#mp-button").click()
+    page.get_by_label("Search models").fill("nano banana pro")
+    premium = page.locator('.mp-opt[data-slug="gemini-3-pro-image"]')
     expect(premium).to_be_visible()
-    expect(premium).to_contain_text("70 cr/image")
+    expect(premium).to_contain_text("70 cr")
     expect(premium).to_contain_text("references ≤ 14")
-    expect(page.locator("label.m").filter(has=page.locator('input[value="imagen-4-fast"]'))).to_be_hidden()
+    expect(page.locator('.mp-opt[data-slug="imagen-4-fast"]')).to_have_count(0)
     premium.click()
     options = page.locator("#composer-options")
     expect(options.locator(".model-info")).to_contain_text("Nano Banana Pro (Gemini 3 Pro) · Premium")
@@ -225,17 +226,19 @@ def test_layout_accessibility_and_page_weight(page, designer, shot, allow_live_h
               .map(el => el.outerHTML.slice(0, 120))"""
     )
     assert unlabelled == []
-    # Keyboard: Tab reaches the filter box and the chosen model; arrows switch models.
+    # Keyboard: Tab reaches the model picker; arrows and Enter switch models.
     reached = []
-    for _ in range(15):
+    for _ in range(25):
         page.keyboard.press("Tab")
         reached.append(page.evaluate("document.activeElement.id || document.activeElement.name || ''"))
-        if reached[-1] == "model":
+        if reached[-1] == "mp-button":
             break
-    assert "model-filter" in reached and reached[-1] == "model", reached
+    assert reached[-1] == "mp-button", reached
     info = page.locator("#composer-options .model-info")
     before = info.inner_text()
-    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    for key in ("ArrowDown", "ArrowDown", "ArrowDown", "Enter"):
+        page.keyboard.press(key)
     expect(info).not_to_have_text(before)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.closest('#composer') !== null")
@@ -258,13 +261,14 @@ def test_mask_painter_and_edit_this_from_a_result(page, worker, designer, shot, 
     expect = _expect()
     sync_catalog()
     sign_in(page, designer)
-    page.locator("label.m").filter(has=page.locator('input[value="gpt-image-1-mini-low"]')).click()
+    pick_model(page, "gpt-image-1-mini-low", "GPT Image Mini Low")
     expect(page.locator("#composer-options .model-info")).to_contain_text("GPT Image Mini Low")
     expect(page.locator("#mask-box")).to_be_hidden()  # nothing to paint on yet
     page.locator("#id_references").set_input_files([_png_file("room.png", 400, 300, 4)])
     expect(page.locator("#mask-box")).to_be_visible()
     canvas = page.locator("#mask-canvas")
     expect(canvas).to_be_visible()
+    canvas.scroll_into_view_if_needed()  # the settings column scrolls on its own at 1440 px
     box = canvas.bounding_box()
     # Paint a stroke across the middle, then erase nothing, and preview the mask.
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -54,7 +55,11 @@ def test_tiles_have_sizes_and_a_placeholder_until_the_thumbnail_exists(cast, mak
     assert "<img" not in waiting_tile and 'class="placeholder"' in waiting_tile
     assert waiting.placeholder_colour != "#888888"  # the real mean colour, known before the thumbnail
     assert f"background:{waiting.placeholder_colour}" in html.split(f'id="tile-{waiting.pk}"')[1][:200]
-    assert f"aspect-ratio: {waiting.width}/{waiting.height}" in html
+    # The justified grid reserves each box from the image's proportions (issue 15): --w/--h on the
+    # tile, and aspect-ratio: var(--w) / var(--h) in the stylesheet.
+    assert f"--w:{waiting.width};--h:{waiting.height}" in html.split(f'id="tile-{waiting.pk}"')[1][:200]
+    css = (Path(__file__).resolve().parents[2] / "gallery/static/gallery/gallery.css").read_text()
+    assert "aspect-ratio: var(--w) / var(--h)" in css
 
 
 def test_htmx_pager_and_filter_form_get_fragments(cast, make_image, monkeypatch):

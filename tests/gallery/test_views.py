@@ -98,7 +98,8 @@ def test_detail_shows_every_parameter_and_the_actions(cast, make_image):
 
     image = make_image(cast.owner, prompt="a fox & a hound", aspect_ratio="16:9")
     html = cast.client("owner").get(reverse("gallery:detail", args=[image.pk])).content.decode()
-    for text in ("a fox &amp; a hound", "test-model", "standard", "openai", "16:9", "alice", "20 credits per image", image.sha256):
+    # Names people read, not the stored identifiers (issue 15): model, tier and provider display names.
+    for text in ("a fox &amp; a hound", "Test Model · Standard · OpenAI Images", "16:9", "alice", "20 credits per image", image.sha256):
         assert text in html, text
     assert "<dt>Seed</dt><dd>7</dd>" in html
     remix = re.search(r'href="(/\?[^"]*model=[^"]+)">Remix', html).group(1).replace("&amp;", "&")

@@ -88,7 +88,9 @@ def test_switching_models_keeps_what_applies_and_says_what_was_dropped(designer,
                 "output_format": "webp", "prompt": "kept"},
     )
     assert state.values["prompt"] == "kept" and state.values["count"] == 2
-    assert state.dropped == ["aspect ratio 16:9", "4 images (this model makes at most 2)", "seed", "negative prompt", "format webp"]
+    assert state.dropped == ["aspect ratio 16:9", "seed", "negative prompt", "format webp"]
+    # The count is not dropped silently: it has its own notice, beside the count (issue 15, defect 6).
+    assert state.count_notice == "You asked for 4 images; Small makes at most 2 per request, so the count is 2."
 
 
 # -- references -------------------------------------------------------------------------

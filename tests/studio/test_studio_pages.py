@@ -36,10 +36,10 @@ def test_picker_lists_models_with_price_provider_badges_and_reasons(designer_cli
     settings.OPENAI_API_KEY = "sk-test"
     make_model("no-key", family="ideogram")
     html = designer_client.get(reverse("studio:home")).content.decode()
-    fancy = html[html.index('value="fancy" form='):][:900]
+    fancy = html[html.index('value="fancy"'):][:900]
     assert "120 cr/image" in fancy and "OpenAI Images" in fancy and "Legible text, 4K posters." in fancy
     assert "<i>edit</i><i>references ≤ 2</i><i>mask</i>" in fancy
-    blocked = html[html.index('value="no-key" form='):][:900]
+    blocked = html[html.index('value="no-key"'):][:900]
     assert " disabled>" in blocked[:80] and "Not configured: IDEOGRAM_API_KEY is not set." in blocked
     filtered = designer_client.get(reverse("studio:home"), {"q": "legible"}).content.decode()
     assert 'value="fancy"' in filtered and 'value="no-key"' not in filtered
@@ -48,7 +48,9 @@ def test_picker_lists_models_with_price_provider_badges_and_reasons(designer_cli
 def test_price_fragment_follows_the_balance(designer_client, designer, ai_model):
     response = designer_client.get(reverse("studio:home"), {"model": "test-model", "count": "3"}, HTTP_HX_TARGET="price", **HX)
     html = response.content.decode()
-    assert html.lstrip().startswith('<p class="price"') and "3 × 20 = <strong>60 credits</strong>" in html
+    # The fragment is the generate bar's price block: the price, the balance after, and Generate.
+    assert html.lstrip().startswith('<div class="genbar-price" id="price"') and "3 × 20 = </span><strong>60 credits</strong>" in html
+    assert '<button type="submit" class="primary generate" id="generate" form="composer">Generate</button>' in html
     assert 'hx-trigger="credits-changed from:body"' in html and "balance after: 940" in html
 
 

@@ -43,7 +43,7 @@ def test_changing_the_model_returns_only_the_options_fragment(designer_client, m
     assert response.status_code == 200 and "<html" not in html
     assert html.lstrip().startswith('<div id="composer-options"')
     assert "16:9 → 1344×768" in html
-    assert "3 × 30 = <strong>90 credits</strong>" in html and "balance after: 910" in html
+    assert "3 × 30 = </span><strong>90 credits</strong>" in html and "balance after: 910" in html
     assert "dropped: aspect ratio 1:1" in html
 
 

@@ -85,14 +85,17 @@ def test_submit_of_a_blocked_model_is_refused_in_the_studio(admin_member, design
 
 def test_access_page_shows_status_and_bad_posts_are_refused(admin_client_, ultra):
     page = admin_client_.get(reverse("team:access")).content.decode()
-    assert "Block the ultra tier" in page and "big-one" in page
+    # One table: a select per tier and per model, one Save (issue 15).
+    assert 'name="tier_ultra"' in page and 'name="model_big-one"' in page and page.count('type="submit"') == 1
     for data in ({"tier": "mega", "access": "block"}, {"tier": "ultra", "access": "maybe"}):
         assert admin_client_.post(reverse("team:access_tier"), data).status_code == 400
     for data in ({"model": "no-such-model", "access": "block"}, {"model": "big-one", "access": "sometimes"}):
         assert admin_client_.post(reverse("team:access_model"), data).status_code == 400
     assert not ModelAccessRule.objects.exists()
     response = admin_client_.post(reverse("team:access_tier"), {"tier": "ultra", "access": "block"}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 200 and "Allow the ultra tier" in response.content.decode()
+    panel = response.content.decode()
+    ultra_select = panel.split('name="tier_ultra"', 1)[1].split("</select>", 1)[0]
+    assert response.status_code == 200 and '<option value="block" selected>Blocked</option>' in ultra_select
 
 
 def test_only_managers_change_access(designer, viewer, ultra):
@@ -115,3 +118,18 @@ def test_the_menu_reads_rules_once(designer, make_model, django_assert_max_num_q
     member = fresh(designer)
     with django_assert_max_num_queries(6):
         build_menu(membership=member)
+
+
+def test_access_table_saves_every_setting_at_once_or_nothing(admin_client_, admin_member, ultra, ai_model):
+    bad = {"tier_ultra": "block", "model_big-one": "allow", "model_test-model": "sometimes"}
+    response = admin_client_.post(reverse("team:access"), bad)
+    assert response.status_code == 400 and "always allowed or blocked for Test Model" in response.content.decode()
+    assert not ModelAccessRule.objects.exists()  # one bad value: nothing stored
+    good = {"tier_ultra": "block", "tier_standard": "allow", "model_big-one": "allow", "model_test-model": "inherit"}
+    response = admin_client_.post(reverse("team:access"), good, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Saved: 2 settings changed." in response.content.decode()
+    rules = {(r.tier, r.catalog_model_id, r.effect) for r in ModelAccessRule.objects.all()}
+    assert rules == {("ultra", None, "block"), ("", ultra.pk, "allow")}
+    assert model_block_reason(membership=fresh(admin_member), model=ultra) == ""
+    again = admin_client_.post(reverse("team:access"), good)
+    assert again.status_code == 302 and ModelAccessRule.objects.count() == 2

@@ -125,7 +125,8 @@ MATRIX: dict[str, Row] = {
         data=lambda w: {"member": w.target.pk, "amount": "10", "memo": "matrix"},
         changes=MANAGERS,
     ),
-    "access": Row(get=MANAGER_PAGE, post=NOT_ALLOWED),
+    # One table, one Save (issue 15): the whole page posts back to itself.
+    "access": Row(get=MANAGER_PAGE, post=MANAGER_ACTION_HOME, data=lambda w: {"tier_ultra": "block"}, changes=MANAGERS),
     "access_tier": Row(
         get=NOT_ALLOWED, post=MANAGER_ACTION_HOME, data=lambda w: {"tier": "ultra", "access": "block"}, changes=MANAGERS
     ),
@@ -212,7 +213,7 @@ def test_matrix_cell(world: World, name: str, method: str, role: str):
         assert response["Location"].startswith(reverse("login"))
     if method == "POST" and role in row.changes and expected == 302:
         assert fingerprint(world.team) != before_a, f"{method} {url} as {role} reported success but changed nothing"
-    elif role == "outsider" and method == "POST" and name in ("member_invite", "access_tier", "access_model"):
+    elif role == "outsider" and method == "POST" and name in ("member_invite", "access", "access_tier", "access_model"):
         assert fingerprint(world.team) == before_a
         assert fingerprint(world.other) != before_b, "the outsider's action should land on their own team"
     else:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from studio.models import Job, JobStatus, Membership, Transfer
+from studio.models import Job, JobPriority, JobStatus, Membership, Transfer
 from studio.models.accounts import User
 from studio.services import credits
 from studio.services.composer import (
@@ -201,7 +201,7 @@ def batch(request: HtmxHttpRequest) -> HttpResponse:
             if request.POST.get("action") == "submit":
                 if not preview.ready:
                     raise ValidationFailed({"prompts": "Fix the rows marked below, or top up, before submitting."})
-                jobs = submit_jobs(membership=membership, specs=preview.specs)
+                jobs = submit_jobs(membership=membership, specs=preview.specs, priority=JobPriority.LOW)
                 messages.success(request, f"Submitted {len(jobs)} jobs.")
                 return redirect("studio:batch_detail", batch_id=jobs[0].batch_id)
         except (StudioError, TooLarge) as exc:

@@ -21,7 +21,7 @@ from providers.status import record_provider_error, record_provider_failure, rec
 from providers.types import GenerationResult, Submission
 from studio.models import Job, JobStatus
 from studio.services.db import transient_retry
-from studio.services.jobs import leases, queue
+from studio.services.jobs import dispatch, leases, limits, queue
 from studio.services.jobs.previews import progress_reporter, set_progress
 from studio.services.jobs.request import build_request
 from studio.services.jobs.settle import complete_job, fail_job
@@ -47,6 +47,8 @@ def claim_job(*, job_id: int) -> Job | None:
         now = timezone.now()
         if job.next_attempt_at and job.next_attempt_at > now + timedelta(seconds=1):
             return None  # an early duplicate of a delayed retry
+        if limits.acquire(job=job, now=now) is not None:
+            return None  # its provider has no room: it stays queued, and no attempt is used
         job.status = JobStatus.RUNNING
         job.attempts += 1
         job.started_at = job.started_at or now
@@ -57,12 +59,32 @@ def claim_job(*, job_id: int) -> Job | None:
 
 
 def run_job(*, job_id: int) -> None:
-    """Claim the job and run it while this process keeps its lease renewed."""
+    """Claim this very job and run it while this process keeps its lease renewed (eager tasks, tests)."""
     job = claim_job(job_id=job_id)
     if job is None:
         return
     with leases.holding_lease(job_id=job.pk):
         _run_claimed(job)
+
+
+def run_next_job() -> None:
+    """A worker's turn: run the fairest queued job that may start, then hand the turn on.
+
+    When the job leaves the slot (done, failed, retrying, or waiting at an asynchronous
+    provider) a new turn is published, so jobs passed over for a limit are picked up as soon
+    as their member or provider has room again.
+    """
+    job = dispatch.dispatch_next()
+    if job is None:
+        return
+    try:
+        with leases.holding_lease(job_id=job.pk):
+            _run_claimed(job)
+    finally:
+        try:
+            queue.enqueue_turn()
+        except Exception:
+            logger.warning("could not publish the next turn; the sweep republishes waiting jobs", exc_info=True)
 
 
 def _run_claimed(job: Job) -> None:
@@ -78,6 +100,8 @@ def _run_claimed(job: Job) -> None:
         result = adapter.generate(request, on_progress=progress_reporter(job_id=job.pk))
     except ProviderError as exc:
         record_provider_failure(family=job.provider_family, error=exc)
+        if exc.code is ErrorCode.RATE_LIMITED:
+            limits.record_429(family=job.provider_family, retry_after=exc.retry_after)
         handle_provider_error(job_id=job.pk, error=exc, attempt=attempt)
         return
     except DatabaseError:
@@ -166,6 +190,8 @@ def poll_job(*, job_id: int) -> None:
         outcome = get_adapter(job.provider_family).poll(submission)
     except ProviderError as exc:
         record_provider_failure(family=job.provider_family, error=exc)
+        if exc.code is ErrorCode.RATE_LIMITED:
+            limits.record_429(family=job.provider_family, retry_after=exc.retry_after)
         if exc.retryable and poll_errors < POLL_ERROR_LIMIT:
             _reschedule_poll(job_id=job_id, delay=backoff_delay(poll_errors + 1, exc.retry_after), poll_error=True)
         else:

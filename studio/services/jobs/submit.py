@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from providers.registry import route_for
-from studio.models import Job, JobInput, Membership
+from studio.models import Job, JobInput, JobPriority, Membership
 from studio.services import credits
 from studio.services.db import transient_retry
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
@@ -31,6 +31,7 @@ def submit_job(
     parent: Job | None = None,
     source: str = "ui",
     on_queue_down: OnQueueDown = "sweep",
+    priority: int = JobPriority.NORMAL,
 ) -> Job:
     """Create the job and hold its full price in one transaction; enqueue on commit."""
     if not membership.can_generate:
@@ -45,6 +46,7 @@ def submit_job(
                 source=source,
                 saved_names=saved_names,
                 on_queue_down=on_queue_down,
+                priority=priority,
             )
     except BaseException:
         _delete_files(saved_names)
@@ -58,6 +60,7 @@ def submit_jobs(
     membership: Membership,
     specs: Sequence[JobSpec],
     source: str = "ui",
+    priority: int = JobPriority.NORMAL,
 ) -> list[Job]:
     """Submit several jobs as one group (a compare or a batch): every hold is taken, or none.
 
@@ -79,6 +82,7 @@ def submit_jobs(
                     source=source,
                     saved_names=saved_names,
                     batch_id=batch_id,
+                    priority=priority,
                 )
                 for spec in specs
             ]
@@ -105,6 +109,7 @@ def _create_job(
     saved_names: list[str],
     batch_id: uuid.UUID | None = None,
     on_queue_down: OnQueueDown = "sweep",
+    priority: int = JobPriority.NORMAL,
 ) -> Job:
     """Create one job with its hold and inputs; the caller owns the transaction."""
     route = route_for(spec.model.family)
@@ -123,6 +128,7 @@ def _create_job(
         is_demo=route.is_demo,
         parent=parent,
         batch_id=batch_id,
+        priority=priority,
     )
     credits.hold_credits(job=job)
     inputs = [(JobInput.Kind.REFERENCE, i, img) for i, img in enumerate(spec.references)]

@@ -39,7 +39,7 @@ from studio.services.composer import (
     thread_of,
 )
 from studio.services.errors import InsufficientCredits, StudioError, ValidationFailed
-from studio.services.jobs import Upload, cancel_job, queue_position, submit_job, submit_jobs
+from studio.services.jobs import Upload, cancel_job, queue_position, submit_job, submit_jobs, waiting_for_capacity
 from studio.services.templates_library import RATIOS, TEMPLATES, get_template
 
 COMPOSER_FIELDS = (
@@ -83,6 +83,7 @@ def _live(jobs: list[Job]) -> list[Job]:
     now = timezone.now()
     for job in jobs:
         job.queue_pos = queue_position(job=job)
+        job.waiting_for = waiting_for_capacity(job=job) if job.queue_pos else ""
         if not job.is_terminal:
             seconds = int((now - (job.started_at or job.created_at)).total_seconds())
             job.elapsed = f"{seconds // 60}:{seconds % 60:02d}"

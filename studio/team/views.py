@@ -44,6 +44,7 @@ from studio.models import (
 from studio.services import credits, reports, team_admin
 from studio.services.access import TeamAccess
 from studio.services.errors import PermissionDenied, StudioError, ValidationFailed
+from studio.services.jobs import provider_status
 from studio.team import charts
 from studio.team.forms import (
     AuditFilterForm,
@@ -461,7 +462,8 @@ def _access_context(request: TeamRequest, **extra: Any) -> dict[str, Any]:
 @require_GET
 @manager_required
 def access_page(request: TeamRequest) -> HttpResponse:
-    return render(request, "team/access.html", _access_context(request))
+    providers = provider_status(team_id=request.membership.team_id)
+    return render(request, "team/access.html", _access_context(request, providers=providers))
 
 
 @require_POST

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from studio.models import Job, JobPriority, JobStatus, ProviderCall, ProviderLimit, Team, User
@@ -135,9 +137,9 @@ def test_a_per_minute_limit_counts_a_sliding_window(make_member, ai_model, setti
     assert jobs.claim_job(job_id=first.pk) is not None
     assert jobs.claim_job(job_id=second.pk) is not None
     wait = limits.blocked_for(family="openai", model_slug="test-model")
-    assert wait is not None and 59 < wait <= 60
+    assert wait is not None and 59 < wait <= 60 + limits.WINDOW_MARGIN.total_seconds()
     assert jobs.claim_job(job_id=third.pk) is None
-    ProviderCall.objects.update(at=timezone.now() - timedelta(seconds=61))
+    ProviderCall.objects.update(at=timezone.now() - limits.WINDOW - limits.WINDOW_MARGIN - timedelta(seconds=1))
     assert jobs.claim_job(job_id=third.pk) is not None
 
 
@@ -176,3 +178,30 @@ def test_provider_status_shows_waiting_running_limits_and_the_last_429(make_memb
     row = next(r for r in limits.provider_status(team_id=alice.team_id) if r["family"] == "openai")
     assert (row["waiting"], row["running"], row["concurrent"], row["per_minute"]) == (1, 1, 1, 5)
     assert row["calls_last_minute"] == 1 and row["last_429_at"] is not None
+
+
+def test_the_job_card_says_which_provider_it_waits_for(designer, designer_client, ai_model):
+    ProviderLimit.objects.create(family="openai", max_concurrent=1)
+    running, waiting = queue(designer, 2)
+    assert jobs.claim_job(job_id=running.pk) is not None
+    page = designer_client.get(reverse("studio:job_detail", args=[waiting.public_id])).content.decode()
+    assert "Waiting for OpenAI capacity" in page and "Queued: position 1" in page
+
+
+def test_the_team_access_page_shows_provider_capacity(make_member, ai_model, team):
+    alice = make_member("alice")
+    ProviderLimit.objects.create(family="openai", max_concurrent=3, per_minute=90)
+    queue(alice, 2)
+    client = Client()
+    client.force_login(User.objects.get(username="owner"))
+    page = client.get(reverse("team:access")).content.decode()
+    table = page[page.index('id="provider-capacity"'):]
+    row = table[table.index("<td>OpenAI</td>"):].split("</tr>")[0]
+    assert [cell.split("</td>")[0] for cell in row.split("<td>")[1:]] == ["OpenAI", "2", "0", "3", "90", "0", "never"]
+
+
+def test_the_django_admin_lists_provider_limits_with_their_queues(admin_client, make_member, ai_model):
+    ProviderLimit.objects.create(family="openai", max_concurrent=3)
+    queue(make_member("alice"), 2)
+    page = admin_client.get(reverse("admin:studio_providerlimit_changelist")).content.decode()
+    assert "openai" in page and '<td class="field-waiting">2</td>' in page

@@ -86,9 +86,13 @@ def dispatch_next() -> Job | None:
     from studio.services.jobs.run import claim_job  # run publishes turns through this module
 
     order, waits = next_job()
-    for job_id in order:
+    for i, job_id in enumerate(order):
         job = claim_job(job_id=job_id)
         if job is not None:
+            if i + 1 < len(order) or limits.blocked_for(family=job.provider_family, model_slug=job.model_slug) is None:
+                # There may be room for more (a window that just opened frees several calls
+                # at once): hand a turn to another free slot rather than wait for this job to end.
+                _publish_turn()
             return job
     for key, wait in waits.items():
         if wait > 0:
@@ -96,14 +100,18 @@ def dispatch_next() -> Job | None:
     return None
 
 
+def _publish_turn(countdown: float = 0) -> None:
+    try:
+        queue.enqueue_turn(countdown=countdown)
+    except Exception:
+        logger.warning("could not publish a turn; the sweep republishes waiting jobs", exc_info=True)
+
+
 def wake_later(*, key: str, seconds: float) -> None:
     """One delayed turn per provider at a time, for when its window or its pause ends."""
     seconds = min(max(seconds, 0.05), queue.MAX_COUNTDOWN)
     if cache.add(f"studio:dispatch-wake:{key}", 1, timeout=max(int(seconds), 1)):
-        try:
-            queue.enqueue_turn(countdown=seconds)
-        except Exception:
-            logger.warning("could not publish a delayed turn for %s; the sweep will", key, exc_info=True)
+        _publish_turn(countdown=seconds)
 
 
 def queue_position(*, job: Job) -> int | None:

@@ -20,12 +20,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from studio.models import Job, JobStatus, ProviderCall, ProviderLimit
 
 WINDOW = timedelta(seconds=60)
+# A call is counted when its job is claimed, a moment before the request leaves (building
+# the request, a busy host); the window is kept that much longer so the provider, counting
+# arrivals, never sees more than the limit in its own 60 seconds.
+WINDOW_MARGIN = timedelta(seconds=3)
 FAMILY_NAMES = {
     "openai": "OpenAI", "gemini": "Gemini", "imagen": "Imagen", "bfl": "Black Forest Labs", "ideogram": "Ideogram",
     "recraft": "Recraft", "luma": "Luma", "leonardo": "Leonardo", "xai": "xAI", "stability": "Stability",
@@ -86,8 +90,8 @@ def _in_flight(limit: Limit, now: datetime) -> int:
     return running.count()
 
 
-def _calls(limit: Limit, now: datetime) -> ProviderCall:
-    calls = ProviderCall.objects.filter(family=limit.family, at__gt=now - WINDOW)
+def _calls(limit: Limit, now: datetime) -> QuerySet[ProviderCall]:
+    calls = ProviderCall.objects.filter(family=limit.family, at__gt=now - WINDOW - WINDOW_MARGIN)
     return calls.filter(model_slug=limit.model_slug) if limit.model_slug else calls
 
 
@@ -103,7 +107,7 @@ def blocked_for(*, family: str, model_slug: str, now: datetime | None = None) ->
             window = _calls(limit, now).order_by("-at").values_list("at", flat=True)[: limit.per_minute]
             window = list(window)
             if len(window) >= limit.per_minute:
-                return max((window[-1] + WINDOW - now).total_seconds(), 0.05)
+                return max((window[-1] + WINDOW + WINDOW_MARGIN - now).total_seconds(), 0.05)
     return None
 
 
@@ -117,10 +121,11 @@ def _lock_family(family: str) -> None:
 def acquire(*, job: Job, now: datetime | None = None) -> float | None:
     """Inside the claim's transaction: count one call against the job's provider, or say how long to wait.
 
-    Returns None when the call may start (and records it), else as `blocked_for`.
+    Returns None when the call may start (and records it), else as `blocked_for`. The
+    time is read after the lock: a claim that waited for it counts from when it got it.
     """
-    now = now or timezone.now()
     _lock_family(job.provider_family)
+    now = max(now or timezone.now(), timezone.now())
     wait = blocked_for(family=job.provider_family, model_slug=job.model_slug, now=now)
     if wait is None:
         ProviderCall.objects.create(family=job.provider_family, model_slug=job.model_slug, at=now)

@@ -77,6 +77,7 @@ def run_next_job() -> None:
     job = dispatch.dispatch_next()
     if job is None:
         return
+    logger.info("job %s: dispatched to this worker (member %s, %s)", job.pk, job.user_id, job.provider_family)
     try:
         with leases.holding_lease(job_id=job.pk):
             _run_claimed(job)

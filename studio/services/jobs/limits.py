@@ -124,7 +124,10 @@ def acquire(*, job: Job, now: datetime | None = None) -> float | None:
     Returns None when the call may start (and records it), else as `blocked_for`. The
     time is read after the lock: a claim that waited for it counts from when it got it.
     """
-    _lock_family(job.provider_family)
+    found = limits_for(family=job.provider_family, model_slug=job.model_slug, now=now)
+    if any(limit.concurrent or limit.per_minute or limit.paused_until for limit in found):
+        # Only a provider with a limit serialises its claims; the others count calls freely.
+        _lock_family(job.provider_family)
     now = max(now or timezone.now(), timezone.now())
     wait = blocked_for(family=job.provider_family, model_slug=job.model_slug, now=now)
     if wait is None:

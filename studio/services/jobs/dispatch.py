@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from studio.models import Job, JobStatus, Team
@@ -62,10 +62,10 @@ def candidates(*, now: datetime | None = None) -> list[dict[str, object]]:
     return eligible
 
 
-def next_job(*, now: datetime | None = None) -> tuple[list[int], dict[str, float]]:
-    """The first jobs of the eligible groups in order (providers with no room left out), and those providers' waits."""
+def next_groups(*, now: datetime | None = None) -> tuple[list[dict[str, object]], dict[str, float]]:
+    """The eligible groups in order (providers with no room left out), and those providers' waits."""
     now = now or timezone.now()
-    order: list[int] = []
+    order: list[dict[str, object]] = []
     waits: dict[str, float] = {}
     for group in candidates(now=now):
         key = f"{group['provider_family']}/{group['model_slug']}"
@@ -75,25 +75,42 @@ def next_job(*, now: datetime | None = None) -> tuple[list[int], dict[str, float
         if wait is not None:
             waits[key] = wait
             continue
-        order.append(group["first"])
+        order.append(group)
         if len(order) >= MAX_TRIES:
             break
     return order, waits
 
 
+def next_job(*, now: datetime | None = None) -> tuple[list[int], dict[str, float]]:
+    """The first job of each eligible group, in dispatch order, and the waits of providers with no room."""
+    order, waits = next_groups(now=now)
+    return [group["first"] for group in order], waits
+
+
+def _group_jobs(group: dict[str, object], now: datetime) -> QuerySet[Job]:
+    return Job.objects.filter(
+        team_id=group["team_id"], user_id=group["user_id"], provider_family=group["provider_family"],
+        model_slug=group["model_slug"], priority=group["priority"],
+    ).filter(_due(now))
+
+
 def dispatch_next() -> Job | None:
     """Claim the fairest queued job that may start now; None when none may (a delayed turn is set)."""
-    from studio.services.jobs.run import claim_job  # run publishes turns through this module
+    from studio.services.jobs.run import claim_first  # run publishes turns through this module
 
-    order, waits = next_job()
-    for i, job_id in enumerate(order):
-        job = claim_job(job_id=job_id)
+    now = timezone.now()
+    order, waits = next_groups(now=now)
+    for i, group in enumerate(order):
+        job = claim_first(jobs=_group_jobs(group, now))
         if job is not None:
             if i + 1 < len(order) or limits.blocked_for(family=job.provider_family, model_slug=job.model_slug) is None:
                 # There may be room for more (a window that just opened frees several calls
                 # at once): hand a turn to another free slot rather than wait for this job to end.
                 _publish_turn()
             return job
+        wait = limits.blocked_for(family=group["provider_family"], model_slug=group["model_slug"])
+        if wait is not None:
+            waits[f"{group['provider_family']}/{group['model_slug']}"] = wait
     for key, wait in waits.items():
         if wait > 0:
             wake_later(key=key, seconds=wait)

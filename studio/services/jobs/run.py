@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from providers.errors import ErrorCode, ProviderError
@@ -41,21 +42,41 @@ def _locked(job_id: int) -> Job | None:
 def claim_job(*, job_id: int) -> Job | None:
     """Move a due, queued job to running with a fresh lease; None if another delivery got it first."""
     with transaction.atomic():
-        job = _locked(job_id)
-        if job is None or job.status != JobStatus.QUEUED:
-            return None
-        now = timezone.now()
-        if job.next_attempt_at and job.next_attempt_at > now + timedelta(seconds=1):
-            return None  # an early duplicate of a delayed retry
-        if limits.acquire(job=job, now=now) is not None:
-            return None  # its provider has no room: it stays queued, and no attempt is used
-        job.status = JobStatus.RUNNING
-        job.attempts += 1
-        job.started_at = job.started_at or now
-        job.next_attempt_at = None
-        job.lease_expires_at = leases.lease_deadline(now)
-        job.save(update_fields=["status", "attempts", "started_at", "next_attempt_at", "lease_expires_at", "updated_at"])
-        return job
+        return _claim_locked(_locked(job_id))
+
+
+@transient_retry
+def claim_first(*, jobs: QuerySet[Job]) -> Job | None:
+    """Claim the oldest of these queued jobs that no other claim holds (SKIP LOCKED on PostgreSQL).
+
+    Many free slots pick the same group at once; skipping the row another slot has locked
+    lets each take the next job instead of all but one coming away empty.
+    """
+    with transaction.atomic():
+        job = (
+            jobs.filter(status=JobStatus.QUEUED)
+            .select_for_update(no_key=True, of=("self",), skip_locked=True)
+            .order_by("pk")
+            .first()
+        )
+        return _claim_locked(job)
+
+
+def _claim_locked(job: Job | None) -> Job | None:
+    if job is None or job.status != JobStatus.QUEUED:
+        return None
+    now = timezone.now()
+    if job.next_attempt_at and job.next_attempt_at > now + timedelta(seconds=1):
+        return None  # an early duplicate of a delayed retry
+    if limits.acquire(job=job, now=now) is not None:
+        return None  # its provider has no room: it stays queued, and no attempt is used
+    job.status = JobStatus.RUNNING
+    job.attempts += 1
+    job.started_at = job.started_at or now
+    job.next_attempt_at = None
+    job.lease_expires_at = leases.lease_deadline(now)
+    job.save(update_fields=["status", "attempts", "started_at", "next_attempt_at", "lease_expires_at", "updated_at"])
+    return job
 
 
 def run_job(*, job_id: int) -> None:

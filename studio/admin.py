@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
-from studio.models import Account, Job, Membership, Team, Transfer, User
+from studio.models import Account, Job, JobStatus, Membership, ProviderLimit, Team, Transfer, User
 from studio.services.team_admin import pool_balance
 from studio.team.admin_actions import top_up_pool
 
@@ -28,7 +28,7 @@ class StudioUserAdmin(UserAdmin):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "pool", "created_at")
+    list_display = ("name", "slug", "pool", "max_running_per_member", "created_at")
     search_fields = ("name", "slug")
     inlines = (MembershipInline,)
     actions = (top_up_pool,)
@@ -68,7 +68,34 @@ class TransferAdmin(ReadOnlyAdmin):
 
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
-    list_display = ("id", "model_slug", "user", "status", "progress", "credits_held", "credits_charged", "created_at")
-    list_filter = ("status", "provider_family", "is_demo")
+    list_display = (
+        "id", "model_slug", "user", "status", "priority", "progress", "credits_held", "credits_charged", "created_at"
+    )
+    list_filter = ("status", "provider_family", "priority", "is_demo")
     search_fields = ("prompt", "model_slug", "user__username", "public_id")
     list_select_related = ("user",)
+
+
+@admin.register(ProviderLimit)
+class ProviderLimitAdmin(admin.ModelAdmin):
+    """Limits per provider (blank: `STUDIO_PROVIDER_LIMITS`), with what waits and runs there now."""
+
+    list_display = (
+        "__str__", "max_concurrent", "per_minute", "waiting", "running", "last_429_at", "paused_until", "rate_factor"
+    )
+    list_editable = ("max_concurrent", "per_minute")
+    fields = ("family", "model_slug", "max_concurrent", "per_minute", "last_429_at", "paused_until", "slowed_until", "rate_factor")
+    readonly_fields = ("last_429_at", "paused_until", "slowed_until", "rate_factor")
+    search_fields = ("family", "model_slug")
+
+    def _jobs(self, obj: ProviderLimit, status: str) -> int:
+        jobs = Job.objects.filter(provider_family=obj.family, status=status)
+        return (jobs.filter(model_slug=obj.model_slug) if obj.model_slug else jobs).count()
+
+    @admin.display(description="Waiting")
+    def waiting(self, obj: ProviderLimit) -> int:
+        return self._jobs(obj, JobStatus.QUEUED)
+
+    @admin.display(description="Running")
+    def running(self, obj: ProviderLimit) -> int:
+        return self._jobs(obj, JobStatus.RUNNING)

@@ -254,6 +254,25 @@ CELERY_BEAT_SCHEDULE = {
     "retry-stalled-webhooks": {"task": "studio.api.tasks.retry_stalled_webhooks", "schedule": 300.0},
 }
 
+# Fair scheduling and provider limits (studio.services.jobs.dispatch / limits).
+# Per provider family (or "family/model" for providers that limit per remote model): most
+# calls in flight at once over every worker and host, and most calls started in any 60 s;
+# 0 means no limit. "*" is the default for a family not listed. The admin ("Provider
+# limits") overrides any of these without a deploy. The defaults leave headroom under the
+# lowest paid tiers we know of; raise them to your account's tier.
+STUDIO_PROVIDER_CONCURRENCY = env.int("STUDIO_PROVIDER_CONCURRENCY", default=32)
+STUDIO_PROVIDER_PER_MINUTE = env.int("STUDIO_PROVIDER_PER_MINUTE", default=0)
+STUDIO_PROVIDER_LIMITS: dict[str, dict[str, int]] = {
+    "*": {"concurrent": STUDIO_PROVIDER_CONCURRENCY, "per_minute": STUDIO_PROVIDER_PER_MINUTE},
+    # The local renderer calls no one.
+    "local": {"concurrent": 0, "per_minute": 0},
+    **env.json("STUDIO_PROVIDER_LIMITS", default={}),
+}
+# After a 429: no call starts for Retry-After (or this many seconds without one), and the
+# provider's rate is halved for STUDIO_PROVIDER_SLOWDOWN_SECONDS (halved again on each 429).
+STUDIO_PROVIDER_429_PAUSE = env.float("STUDIO_PROVIDER_429_PAUSE", default=5.0)
+STUDIO_PROVIDER_SLOWDOWN_SECONDS = env.float("STUDIO_PROVIDER_SLOWDOWN_SECONDS", default=300.0)
+
 # ------------------------------------------------------------------------------
 # Cache: shared by every web process (the API's per-key rate limit lives here).
 # Redis when REDIS_URL is set; otherwise files under var/, which the processes of the

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 
 
-@shared_task(name="studio.tasks.run_job", acks_late=True)
-def run_job_task(job_id: int) -> None:
-    from studio.services.jobs import run_job
+@shared_task(name="studio.tasks.run_job", acks_late=True, bind=True)
+def run_job_task(self: Task, job_id: int | None) -> None:
+    # A published task is a turn: the dispatcher picks the job. Run eagerly (inside the
+    # submitting request) there is no queue to be fair about, so the named job runs.
+    from studio.services.jobs import run_job, run_next_job
 
-    run_job(job_id=job_id)
+    if self.request.is_eager:
+        if job_id is not None:
+            run_job(job_id=job_id)
+        return
+    run_next_job()
 
 
 @shared_task(name="studio.tasks.poll_job", acks_late=True)
@@ -21,9 +27,10 @@ def poll_job_task(job_id: int) -> None:
 
 @shared_task(name="studio.tasks.recover_stalled_jobs")
 def recover_stalled_jobs_task() -> None:
-    from studio.services.jobs import recover_stalled_jobs
+    from studio.services.jobs import forget_old_calls, recover_stalled_jobs
 
     recover_stalled_jobs()
+    forget_old_calls()
 
 
 @shared_task(name="studio.tasks.run_monthly_refills")

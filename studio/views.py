@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from studio.http import HtmxHttpRequest, TooLarge, service_errors
-from studio.models import Job, JobStatus, Membership, Transfer
+from studio.models import Job, JobPriority, JobStatus, Membership, Transfer
 from studio.services import credits
 from studio.services.composer import (
     BATCH_COLUMNS,
@@ -38,7 +38,7 @@ from studio.services.composer import (
     thread_of,
 )
 from studio.services.errors import StudioError, ValidationFailed
-from studio.services.jobs import Upload, cancel_job, queue_position, submit_job, submit_jobs
+from studio.services.jobs import Upload, cancel_job, queue_position, submit_job, submit_jobs, waiting_for_capacity
 from studio.services.templates_library import RATIOS, TEMPLATES, get_template
 
 COMPOSER_FIELDS = (
@@ -64,6 +64,7 @@ def _live(jobs: list[Job]) -> list[Job]:
     now = timezone.now()
     for job in jobs:
         job.queue_pos = queue_position(job=job)
+        job.waiting_for = waiting_for_capacity(job=job) if job.queue_pos else ""
         if not job.is_terminal:
             seconds = int((now - (job.started_at or job.created_at)).total_seconds())
             job.elapsed = f"{seconds // 60}:{seconds % 60:02d}"
@@ -184,7 +185,7 @@ def batch(request: HtmxHttpRequest) -> HttpResponse:
             if request.POST.get("action") == "submit":
                 if not preview.ready:
                     raise ValidationFailed({"prompts": "Fix the rows marked below, or top up, before submitting."})
-                jobs = submit_jobs(membership=membership, specs=preview.specs)
+                jobs = submit_jobs(membership=membership, specs=preview.specs, priority=JobPriority.LOW)
                 messages.success(request, f"Submitted {len(jobs)} jobs.")
                 return redirect("studio:batch_detail", batch_id=jobs[0].batch_id)
         except (StudioError, TooLarge) as exc:

@@ -286,6 +286,14 @@ SCHEMAS: dict[str, Any] = {
             "count": {"type": "integer"},
             "source": {"type": "string"},
             "isDemo": {"type": "boolean"},
+            "queuePosition": {
+                "type": ["integer", "null"], "minimum": 1,
+                "description": "While QUEUED: 1 for the next job to start (fair between members; batch rows after interactive jobs).",
+            },
+            "waitingFor": {
+                "type": ["string", "null"],
+                "description": "While QUEUED behind a provider's limit, e.g. \"Waiting for OpenAI capacity\".",
+            },
             "createdAt": {"type": "string", "format": "date-time"},
             "startedAt": {"type": ["string", "null"]},
             "finishedAt": {"type": ["string", "null"]},

@@ -13,6 +13,7 @@ from django.utils import timezone
 from gallery.models import Image
 from providers.models import CatalogModel
 from studio.models import Job
+from studio.services.jobs import queue_position, waiting_for_capacity
 
 IMAGE_SALT = "studio.api.image"
 
@@ -54,6 +55,7 @@ def job_resource(job: Job, *, base_url: str, include_images: bool = True) -> dic
                     "mimeType": image.mime_type,
                 }
             )
+    position = queue_position(job=job)
     error = None
     if job.error_code and job.status in ("failed", "canceled"):
         error = {"code": job.error_code, "message": job.error_message}
@@ -66,6 +68,8 @@ def job_resource(job: Job, *, base_url: str, include_images: bool = True) -> dic
         "count": job.count,
         "source": job.source,
         "isDemo": job.is_demo,
+        "queuePosition": position,
+        "waitingFor": (waiting_for_capacity(job=job) or None) if position else None,
         "createdAt": iso(job.created_at),
         "startedAt": iso(job.started_at),
         "finishedAt": iso(job.finished_at),

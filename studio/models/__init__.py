@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from studio.models.accounts import Membership, Role, Team, User
-from studio.models.jobs import Job, JobInput, JobStatus
+from studio.models.jobs import Job, JobInput, JobPriority, JobStatus, ProviderCall, ProviderLimit
 from studio.models.ledger import Account, AccountKind, Transfer, TransferKind
 from studio.models.team import (
     AccessEffect,
@@ -24,10 +24,13 @@ __all__ = [
     "Invitation",
     "Job",
     "JobInput",
+    "JobPriority",
     "JobStatus",
     "Membership",
     "ModelAccessRule",
     "RefillRecord",
+    "ProviderCall",
+    "ProviderLimit",
     "Role",
     "Team",
     "TeamClosure",

@@ -39,6 +39,9 @@ class User(AbstractUser):
 class Team(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True)
+    max_running_per_member = models.PositiveSmallIntegerField(
+        default=0, help_text="Most jobs one member may have running at once (0: no cap)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -19,6 +19,13 @@ class JobStatus(models.TextChoices):
 TERMINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
 
 
+class JobPriority(models.IntegerChoices):
+    """Dispatch order between classes: every NORMAL job that can run goes before any LOW one."""
+
+    NORMAL = 0, "Interactive"
+    LOW = 1, "Low (batch rows, API jobs asking for it)"
+
+
 class HoldState(models.TextChoices):
     HELD = "held", "Held"
     SETTLED = "settled", "Settled"
@@ -51,6 +58,7 @@ class Job(models.Model):
     params = models.JSONField(default=dict)
     count = models.PositiveSmallIntegerField(default=1)
     source = models.CharField(max_length=10, default="ui")
+    priority = models.PositiveSmallIntegerField(choices=JobPriority.choices, default=JobPriority.NORMAL)
 
     status = models.CharField(
         max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
@@ -100,6 +108,7 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at", "-id"], name="job_user_recent"),
             models.Index(fields=["status", "next_attempt_at"], name="job_status_due"),
+            models.Index(fields=["status", "provider_family"], name="job_status_family"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -151,3 +160,46 @@ class JobInput(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.position} of job {self.job_id}"
+
+
+class ProviderLimit(models.Model):
+    """A provider's limits (admin overrides of `STUDIO_PROVIDER_LIMITS`) and its recent 429s.
+
+    One row per family (`model_slug` blank) and optionally per remote model, for providers
+    that limit per model. A blank limit means the setting's value. The throttle fields are
+    written by the scheduler when the provider answers 429 (`studio.services.jobs.limits`).
+    """
+
+    family = models.CharField(max_length=20)
+    model_slug = models.CharField(max_length=100, blank=True, help_text="Blank: the whole provider family.")
+    max_concurrent = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most calls in flight at once, over all workers (0: no limit; blank: the setting)."
+    )
+    per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most calls started in any 60 seconds (0: no limit; blank: the setting)."
+    )
+    last_429_at = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True, help_text="No call starts before this (Retry-After).")
+    slowed_until = models.DateTimeField(null=True, blank=True, help_text="The rate is reduced until this time.")
+    rate_factor = models.FloatField(default=1.0, help_text="Share of the rate in force while slowed (adaptive).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["family", "model_slug"], name="provider_limit_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.family}/{self.model_slug}" if self.model_slug else self.family
+
+
+class ProviderCall(models.Model):
+    """One call started at a provider: the sliding window that per-minute limits count."""
+
+    family = models.CharField(max_length=20)
+    model_slug = models.CharField(max_length=100)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["family", "at"], name="provider_call_window")]
+
+    def __str__(self) -> str:
+        return f"{self.family}/{self.model_slug} call at {self.at:%H:%M:%S}"

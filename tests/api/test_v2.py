@@ -262,3 +262,23 @@ def test_a_disabled_model_has_one_answer_on_v1_and_v2(api, gpt_model):
     detail = error_of(api.get("/v1/models/gpt-image-test"), 403)
     assert detail["code"] == generate["code"] == "model_not_allowed"
     assert detail["message"] == generate["message"]
+
+
+def test_a_queued_job_shows_its_fair_position_and_what_it_waits_for(
+    api, designer, make_member, gpt_model, django_capture_on_commit_callbacks
+):
+    from studio.models import ProviderLimit
+    from studio.services import jobs
+
+    ProviderLimit.objects.create(family=gpt_model.family, max_concurrent=1)
+    other = make_member("other")
+    with django_capture_on_commit_callbacks(execute=False):
+        theirs = [jobs.submit_job(membership=other, spec=jobs.validate_job(membership=other, model="gpt-image-test", prompt=f"p{i}"))
+                  for i in range(3)]
+        mine = post(api, {"model": "gpt-image-test", "prompt": "a red kite"}).json()["jobId"]
+    Job.objects.update(provider_family=gpt_model.family, is_demo=False)
+    # Round-robin: after the other member's first job, this one is next, not fourth.
+    assert api.get(f"/v2/jobs/{mine}").json()["queuePosition"] == 2
+    assert jobs.claim_job(job_id=theirs[0].pk) is not None
+    body = api.get(f"/v2/jobs/{mine}").json()
+    assert body["queuePosition"] == 1 and body["waitingFor"].startswith("Waiting for ")

@@ -162,6 +162,12 @@ class FakeProvider:
         self._png_cache: dict[tuple[int, int, int, str], bytes] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        # Calls open at once per family ("openai", "gemini", "bfl"), the most seen, and an
+        # optional cap past which the fake answers 429 as a real provider would.
+        self.in_flight: dict[str, int] = {}
+        self.peak_in_flight: dict[str, int] = {}
+        self.concurrency_limit: dict[str, int] = {}
+        self.rejected_429: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -250,6 +256,10 @@ class FakeProvider:
             self._moderations.clear()
             self.route_latency = dict(QUICK_ROUTES)
             self.force_size = None
+            self.in_flight.clear()
+            self.peak_in_flight.clear()
+            self.concurrency_limit.clear()
+            self.rejected_429.clear()
 
     # -- what was sent --------------------------------------------------------------
     def requests_to(self, route: str = "", method: str | None = None) -> list[RecordedRequest]:
@@ -279,6 +289,21 @@ class FakeProvider:
                     self._moderations[prefix] = left - 1
                     return True
         return False
+
+    def _enter(self, family: str) -> bool:
+        """Count a call in; False if it is over `concurrency_limit` (it is answered 429)."""
+        with self._lock:
+            self.in_flight[family] = self.in_flight.get(family, 0) + 1
+            self.peak_in_flight[family] = max(self.peak_in_flight.get(family, 0), self.in_flight[family])
+            limit = self.concurrency_limit.get(family)
+            if limit is not None and self.in_flight[family] > limit:
+                self.rejected_429[family] = self.rejected_429.get(family, 0) + 1
+                return False
+            return True
+
+    def _leave(self, family: str) -> None:
+        with self._lock:
+            self.in_flight[family] -= 1
 
     def _delay(self, route: str) -> float:
         for prefix, seconds in self.route_latency.items():
@@ -363,11 +388,29 @@ class ProviderHandler(BaseHTTPRequestHandler):
         )
         fake = self.provider
         fake._record(recorded)
+        if route in ("file", "unknown"):
+            self.answer(recorded, split.path)
+            return
+        family = route.split(".")[0]
+        allowed = fake._enter(family)
+        try:
+            if not allowed:
+                time.sleep(fake._delay(route) / 10)
+                self.send_json(429, error_body(route, 429, "Too many concurrent requests"), {"Retry-After": "1"})
+                return
+            self.answer(recorded, split.path)
+        finally:
+            fake._leave(family)
+
+    def answer(self, recorded: RecordedRequest, path: str) -> None:
+        fake = self.provider
+        route = recorded.route
+        method = recorded.method
         delay = fake._delay(route)
         if delay > 0:
             time.sleep(delay)
         if route == "unknown":
-            self.send_json(404, {"error": {"message": f"no such route: {method} {split.path}"}})
+            self.send_json(404, {"error": {"message": f"no such route: {method} {path}"}})
             return
         if route != "file" and not self.authorised(route, recorded.headers):
             return
@@ -377,11 +420,11 @@ class ProviderHandler(BaseHTTPRequestHandler):
             return
         try:
             handler = getattr(self, "route_" + route.replace(".", "_"))
-            handler(recorded, split.path)
+            handler(recorded, path)
         except BadRequest as exc:
             self.send_json(400, error_body(route, 400, str(exc)))
         except Exception as exc:
-            fake.crashes.append(f"{method} {split.path}: {exc!r}")
+            fake.crashes.append(f"{method} {path}: {exc!r}")
             self.send_json(500, error_body(route, 500, f"fake provider crashed: {exc!r}"))
 
     def authorised(self, route: str, headers: Mapping[str, str]) -> bool:

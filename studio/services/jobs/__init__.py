@@ -7,7 +7,9 @@ sweep), `settle` (succeed, fail, cancel), `previews` (progress, streamed preview
 `request` (the adapter's request and the conversation history). Lock order: `studio.services.db`.
 """
 
+from studio.services.jobs.dispatch import dispatch_next
 from studio.services.jobs.leases import recover_jobs, renew_leases, requeue_lost_job
+from studio.services.jobs.limits import forget_old_calls, provider_status, waiting_for_capacity
 from studio.services.jobs.previews import (
     discard_preview,
     notify_job_event,
@@ -15,7 +17,7 @@ from studio.services.jobs.previews import (
     set_progress,
     store_preview,
 )
-from studio.services.jobs.queue import MAX_COUNTDOWN, enqueue_poll, enqueue_run, queue_position
+from studio.services.jobs.queue import MAX_COUNTDOWN, enqueue_poll, enqueue_run, enqueue_turn, queue_position
 from studio.services.jobs.request import build_history, build_request, serialise_parts
 from studio.services.jobs.run import (
     backoff_delay,
@@ -24,6 +26,7 @@ from studio.services.jobs.run import (
     poll_job,
     record_submission,
     run_job,
+    run_next_job,
 )
 from studio.services.jobs.settle import cancel_job, complete_job, fail_job, recover_stalled_jobs
 from studio.services.jobs.spec import (
@@ -52,13 +55,17 @@ __all__ = [
     "claim_job",
     "complete_job",
     "discard_preview",
+    "dispatch_next",
     "enqueue_poll",
     "enqueue_run",
+    "enqueue_turn",
+    "forget_old_calls",
     "fail_job",
     "handle_provider_error",
     "notify_job_event",
     "poll_job",
     "progress_reporter",
+    "provider_status",
     "queue_position",
     "quote_job",
     "record_submission",
@@ -68,10 +75,12 @@ __all__ = [
     "requeue_lost_job",
     "resolve_model",
     "run_job",
+    "run_next_job",
     "serialise_parts",
     "set_progress",
     "store_preview",
     "submit_job",
     "submit_jobs",
     "validate_job",
+    "waiting_for_capacity",
 ]

@@ -1,12 +1,14 @@
-"""Handing jobs to the workers, and where a queued job stands."""
+"""Handing turns to the workers, and where a queued job stands.
+
+A run task carries a job id, but a worker runs whichever queued job the dispatcher picks
+for that turn (`studio.services.jobs.dispatch`); the id matters only when tasks run eagerly.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from django.db.models import Q
-
-from studio.models import Job, JobStatus
+from studio.models import Job
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +22,13 @@ def enqueue_run(*, job_id: int, countdown: float = 0) -> None:
     from studio.tasks import run_job_task  # the tasks call these services: a lazy import breaks the circle
 
     run_job_task.apply_async((job_id,), countdown=min(max(countdown, 0), MAX_COUNTDOWN))
+
+
+def enqueue_turn(*, countdown: float = 0) -> None:
+    """Publish a turn that names no job: a free slot runs the fairest job that may start."""
+    from studio.tasks import run_job_task
+
+    run_job_task.apply_async((None,), countdown=min(max(countdown, 0), MAX_COUNTDOWN))
 
 
 def enqueue_poll(*, job_id: int, countdown: float) -> None:
@@ -42,9 +51,6 @@ def enqueue_run_or_leave_for_sweep(*, job_id: int, countdown: float = 0) -> None
 
 def queue_position(*, job: Job) -> int | None:
     """1 for the next queued job to start, 2 for the one after…; None once it has started."""
-    if job.status != JobStatus.QUEUED:
-        return None
-    ahead = Job.objects.filter(status=JobStatus.QUEUED).filter(
-        Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)
-    )
-    return ahead.count() + 1
+    from studio.services.jobs.dispatch import queue_position as fair_position  # dispatch publishes through here
+
+    return fair_position(job=job)

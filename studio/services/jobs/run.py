@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from providers.errors import ErrorCode, ProviderError
@@ -21,7 +22,7 @@ from providers.status import record_provider_error, record_provider_failure, rec
 from providers.types import GenerationResult, Submission
 from studio.models import Job, JobStatus
 from studio.services.db import transient_retry
-from studio.services.jobs import leases, queue
+from studio.services.jobs import dispatch, leases, limits, queue
 from studio.services.jobs.previews import progress_reporter, set_progress
 from studio.services.jobs.request import build_request
 from studio.services.jobs.settle import complete_job, fail_job
@@ -41,28 +42,71 @@ def _locked(job_id: int) -> Job | None:
 def claim_job(*, job_id: int) -> Job | None:
     """Move a due, queued job to running with a fresh lease; None if another delivery got it first."""
     with transaction.atomic():
-        job = _locked(job_id)
-        if job is None or job.status != JobStatus.QUEUED:
-            return None
-        now = timezone.now()
-        if job.next_attempt_at and job.next_attempt_at > now + timedelta(seconds=1):
-            return None  # an early duplicate of a delayed retry
-        job.status = JobStatus.RUNNING
-        job.attempts += 1
-        job.started_at = job.started_at or now
-        job.next_attempt_at = None
-        job.lease_expires_at = leases.lease_deadline(now)
-        job.save(update_fields=["status", "attempts", "started_at", "next_attempt_at", "lease_expires_at", "updated_at"])
-        return job
+        return _claim_locked(_locked(job_id))
+
+
+@transient_retry
+def claim_first(*, jobs: QuerySet[Job]) -> Job | None:
+    """Claim the oldest of these queued jobs that no other claim holds (SKIP LOCKED on PostgreSQL).
+
+    Many free slots pick the same group at once; skipping the row another slot has locked
+    lets each take the next job instead of all but one coming away empty.
+    """
+    with transaction.atomic():
+        job = (
+            jobs.filter(status=JobStatus.QUEUED)
+            .select_for_update(no_key=True, of=("self",), skip_locked=True)
+            .order_by("pk")
+            .first()
+        )
+        return _claim_locked(job)
+
+
+def _claim_locked(job: Job | None) -> Job | None:
+    if job is None or job.status != JobStatus.QUEUED:
+        return None
+    now = timezone.now()
+    if job.next_attempt_at and job.next_attempt_at > now + timedelta(seconds=1):
+        return None  # an early duplicate of a delayed retry
+    if limits.acquire(job=job, now=now) is not None:
+        return None  # its provider has no room: it stays queued, and no attempt is used
+    job.status = JobStatus.RUNNING
+    job.attempts += 1
+    job.started_at = job.started_at or now
+    job.next_attempt_at = None
+    job.lease_expires_at = leases.lease_deadline(now)
+    job.save(update_fields=["status", "attempts", "started_at", "next_attempt_at", "lease_expires_at", "updated_at"])
+    return job
 
 
 def run_job(*, job_id: int) -> None:
-    """Claim the job and run it while this process keeps its lease renewed."""
+    """Claim this very job and run it while this process keeps its lease renewed (eager tasks, tests)."""
     job = claim_job(job_id=job_id)
     if job is None:
         return
     with leases.holding_lease(job_id=job.pk):
         _run_claimed(job)
+
+
+def run_next_job() -> None:
+    """A worker's turn: run the fairest queued job that may start, then hand the turn on.
+
+    When the job leaves the slot (done, failed, retrying, or waiting at an asynchronous
+    provider) a new turn is published, so jobs passed over for a limit are picked up as soon
+    as their member or provider has room again.
+    """
+    job = dispatch.dispatch_next()
+    if job is None:
+        return
+    logger.info("job %s: dispatched to this worker (member %s, %s)", job.pk, job.user_id, job.provider_family)
+    try:
+        with leases.holding_lease(job_id=job.pk):
+            _run_claimed(job)
+    finally:
+        try:
+            queue.enqueue_turn()
+        except Exception:
+            logger.warning("could not publish the next turn; the sweep republishes waiting jobs", exc_info=True)
 
 
 def _run_claimed(job: Job) -> None:
@@ -78,6 +122,8 @@ def _run_claimed(job: Job) -> None:
         result = adapter.generate(request, on_progress=progress_reporter(job_id=job.pk))
     except ProviderError as exc:
         record_provider_failure(family=job.provider_family, error=exc)
+        if exc.code is ErrorCode.RATE_LIMITED:
+            limits.record_429(family=job.provider_family, retry_after=exc.retry_after)
         handle_provider_error(job_id=job.pk, error=exc, attempt=attempt)
         return
     except DatabaseError:
@@ -166,6 +212,8 @@ def poll_job(*, job_id: int) -> None:
         outcome = get_adapter(job.provider_family).poll(submission)
     except ProviderError as exc:
         record_provider_failure(family=job.provider_family, error=exc)
+        if exc.code is ErrorCode.RATE_LIMITED:
+            limits.record_429(family=job.provider_family, retry_after=exc.retry_after)
         if exc.retryable and poll_errors < POLL_ERROR_LIMIT:
             _reschedule_poll(job_id=job_id, delay=backoff_delay(poll_errors + 1, exc.retry_after), poll_error=True)
         else:

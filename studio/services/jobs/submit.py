@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from providers.registry import route_for_model
-from studio.models import Job, JobInput, Membership
+from studio.models import Job, JobInput, JobPriority, Membership
 from studio.services import credits
 from studio.services.db import transient_retry
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
@@ -34,6 +34,7 @@ def submit_job(
     parent: Job | None = None,
     source: str = "ui",
     dispatch: Dispatch = "queue",
+    priority: int = JobPriority.NORMAL,
 ) -> Job:
     """Create the job and hold its full price in one transaction; enqueue on commit."""
     if not membership.can_generate:
@@ -48,6 +49,7 @@ def submit_job(
                 source=source,
                 saved_names=saved_names,
                 dispatch=dispatch,
+                priority=priority,
             )
     except BaseException:
         _delete_files(saved_names)
@@ -61,6 +63,7 @@ def submit_jobs(
     membership: Membership,
     specs: Sequence[JobSpec],
     source: str = "ui",
+    priority: int = JobPriority.NORMAL,
 ) -> list[Job]:
     """Submit several jobs as one group (a compare or a batch): every hold is taken, or none.
 
@@ -82,6 +85,7 @@ def submit_jobs(
                     source=source,
                     saved_names=saved_names,
                     batch_id=batch_id,
+                    priority=priority,
                 )
                 for spec in specs
             ]
@@ -108,6 +112,7 @@ def _create_job(
     saved_names: list[str],
     batch_id: uuid.UUID | None = None,
     dispatch: Dispatch = "queue",
+    priority: int = JobPriority.NORMAL,
 ) -> Job:
     """Create one job with its hold and inputs; the caller owns the transaction."""
     route = route_for_model(spec.model)
@@ -128,6 +133,7 @@ def _create_job(
         is_demo=route.is_demo,
         parent=parent,
         batch_id=batch_id,
+        priority=priority,
     )
     credits.hold_credits(job=job)
     inputs = [(JobInput.Kind.REFERENCE, i, img) for i, img in enumerate(spec.references)]

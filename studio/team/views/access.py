@@ -14,12 +14,17 @@ from studio.http import service_errors
 from studio.selectors import team as team_selectors
 from studio.services import access_table, team_admin
 from studio.services.errors import StudioError
+from studio.services.jobs import provider_status
 from studio.team.forms import ModelAccessForm, TierAccessForm
 from studio.team.views.common import TeamRequest, done, error_status, manager_required, respond
 
 
 def _access_context(request: TeamRequest, **extra: Any) -> dict[str, Any]:
-    context: dict[str, Any] = {"tiers": team_selectors.access_tiers(team=request.membership.team), "error": ""}
+    context: dict[str, Any] = {
+        "tiers": team_selectors.access_tiers(team=request.membership.team),
+        "error": "",
+        "providers": provider_status(team_id=request.membership.team_id),
+    }
     context.update(extra)
     return context
 

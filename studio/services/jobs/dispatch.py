@@ -1,0 +1,160 @@
+"""Which queued job a free worker slot runs next: fair between teams and members, within limits.
+
+A published run task is a turn for a free slot, not a ticket for one job: the slot runs the
+fairest queued job that may start now. The order is: interactive before low priority
+(batch rows, API jobs that ask for it); then the team with the fewest jobs running; then
+the member with the fewest running; then that member's oldest job. So one member's
+200-row batch holds at most the slots it already has: another member's job takes the next
+free one. A member at the team's cap (`Team.max_running_per_member`) and a provider at its
+limit (`limits`) are passed over; their jobs wait queued, holding no slot and using no
+attempt, and are dispatched when a slot of theirs frees (`run.run_job` publishes a turn
+when a job leaves its slot) or when the provider's window opens (a delayed turn, one per
+provider at a time). The sweep republishes anything still waiting as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
+
+from studio.models import Job, JobStatus, Team
+from studio.services.jobs import limits, queue
+
+logger = logging.getLogger(__name__)
+
+# How many candidate groups one turn tries before giving up (each try is one claim).
+MAX_TRIES = 12
+
+
+def _due(now: datetime) -> Q:
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
+
+
+def candidates(*, now: datetime | None = None) -> list[dict[str, object]]:
+    """Groups of queued, due jobs (team, member, provider, priority) in dispatch order, with their first job."""
+    now = now or timezone.now()
+    running = Job.objects.filter(status=JobStatus.RUNNING).values("team_id", "user_id").annotate(n=Count("pk"))
+    by_member = {(row["team_id"], row["user_id"]): row["n"] for row in running}
+    by_team: Counter[int] = Counter()
+    for (team_id, _), n in by_member.items():
+        by_team[team_id] += n
+    groups = list(
+        Job.objects.filter(status=JobStatus.QUEUED)
+        .filter(_due(now))
+        .values("team_id", "user_id", "provider_family", "model_slug", "priority")
+        .annotate(first=Min("pk"))
+    )
+    caps = dict(Team.objects.filter(pk__in={g["team_id"] for g in groups}).values_list("pk", "max_running_per_member"))
+    eligible = [
+        g for g in groups
+        if not caps.get(g["team_id"]) or by_member.get((g["team_id"], g["user_id"]), 0) < caps[g["team_id"]]
+    ]
+    eligible.sort(
+        key=lambda g: (
+            g["priority"], by_team[g["team_id"]], by_member.get((g["team_id"], g["user_id"]), 0), g["first"]
+        )
+    )
+    return eligible
+
+
+def next_groups(*, now: datetime | None = None) -> tuple[list[dict[str, object]], dict[str, float]]:
+    """The eligible groups in order (providers with no room left out), and those providers' waits."""
+    now = now or timezone.now()
+    order: list[dict[str, object]] = []
+    waits: dict[str, float] = {}
+    for group in candidates(now=now):
+        key = f"{group['provider_family']}/{group['model_slug']}"
+        if key in waits:
+            continue
+        wait = limits.blocked_for(family=group["provider_family"], model_slug=group["model_slug"], now=now)
+        if wait is not None:
+            waits[key] = wait
+            continue
+        order.append(group)
+        if len(order) >= MAX_TRIES:
+            break
+    return order, waits
+
+
+def next_job(*, now: datetime | None = None) -> tuple[list[int], dict[str, float]]:
+    """The first job of each eligible group, in dispatch order, and the waits of providers with no room."""
+    order, waits = next_groups(now=now)
+    return [group["first"] for group in order], waits
+
+
+def _group_jobs(group: dict[str, object], now: datetime) -> QuerySet[Job]:
+    return Job.objects.filter(
+        team_id=group["team_id"], user_id=group["user_id"], provider_family=group["provider_family"],
+        model_slug=group["model_slug"], priority=group["priority"],
+    ).filter(_due(now))
+
+
+def dispatch_next() -> Job | None:
+    """Claim the fairest queued job that may start now; None when none may (a delayed turn is set)."""
+    from studio.services.jobs.run import claim_first  # run publishes turns through this module
+
+    now = timezone.now()
+    order, waits = next_groups(now=now)
+    for i, group in enumerate(order):
+        job = claim_first(jobs=_group_jobs(group, now))
+        if job is not None:
+            if i + 1 < len(order) or limits.blocked_for(family=job.provider_family, model_slug=job.model_slug) is None:
+                # There may be room for more (a window that just opened frees several calls
+                # at once): hand a turn to another free slot rather than wait for this job to end.
+                _publish_turn()
+            return job
+        wait = limits.blocked_for(family=group["provider_family"], model_slug=group["model_slug"])
+        if wait is not None:
+            waits[f"{group['provider_family']}/{group['model_slug']}"] = wait
+    for key, wait in waits.items():
+        if wait > 0:
+            wake_later(key=key, seconds=wait)
+    return None
+
+
+def _publish_turn(countdown: float = 0) -> None:
+    try:
+        queue.enqueue_turn(countdown=countdown)
+    except Exception:
+        logger.warning("could not publish a turn; the sweep republishes waiting jobs", exc_info=True)
+
+
+def wake_later(*, key: str, seconds: float) -> None:
+    """One delayed turn per provider at a time, for when its window or its pause ends."""
+    seconds = min(max(seconds, 0.05), queue.MAX_COUNTDOWN)
+    if cache.add(f"studio:dispatch-wake:{key}", 1, timeout=max(int(seconds), 1)):
+        _publish_turn(countdown=seconds)
+
+
+def queue_position(*, job: Job) -> int | None:
+    """Where the job stands in the dispatcher's order (1: next), as if no limit held anyone back.
+
+    Round-robin between members: the job is its member's r-th in its priority class; each
+    member served before this one in a round (fewer jobs running, then the older first job)
+    has up to r jobs ahead of it, each other member up to r - 1, and every job of a higher
+    class goes first. Teams are not weighed here: the position is the order, not a promise.
+    """
+    if job.status != JobStatus.QUEUED:
+        return None
+    queued = Job.objects.filter(status=JobStatus.QUEUED)
+    rank = queued.filter(priority=job.priority, team_id=job.team_id, user_id=job.user_id, pk__lt=job.pk).count() + 1
+    groups = list(queued.values("priority", "team_id", "user_id").annotate(n=Count("pk"), first=Min("pk")))
+    running = Job.objects.filter(status=JobStatus.RUNNING).values("team_id", "user_id").annotate(n=Count("pk"))
+    by_member = {(row["team_id"], row["user_id"]): row["n"] for row in running}
+    me = (job.team_id, job.user_id)
+    mine = next((g["first"] for g in groups if g["priority"] == job.priority and (g["team_id"], g["user_id"]) == me), job.pk)
+    my_turn = (by_member.get(me, 0), mine)
+    ahead = rank - 1
+    for group in groups:
+        member = (group["team_id"], group["user_id"])
+        if group["priority"] < job.priority:
+            ahead += group["n"]
+        elif group["priority"] == job.priority and member != me:
+            before = (by_member.get(member, 0), group["first"]) < my_turn
+            ahead += min(group["n"], rank if before else rank - 1)
+    return ahead + 1

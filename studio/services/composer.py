@@ -20,9 +20,9 @@ from providers.models import TIER_ORDER, CatalogModel
 from providers.registry import route_for
 from studio.models import Job, JobStatus, Membership, User
 from studio.services import credits
-from studio.services.access import model_block_reason
 from studio.services.errors import StudioError, ValidationFailed
 from studio.services.jobs import JobSpec, Quote, Upload, quote_job, validate_job
+from studio.services.team.access import model_block_reason
 
 COMPARE_MAX = 4
 BATCH_MAX_ROWS = 100

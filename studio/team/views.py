@@ -41,9 +41,10 @@ from studio.models import (
     TransferKind,
     User,
 )
-from studio.services import credits, reports, team_admin
-from studio.services.access import TeamAccess
+from studio.services import credits, reports
+from studio.services import team as team_services
 from studio.services.errors import PermissionDenied, StudioError, ValidationFailed
+from studio.services.team.access import TeamAccess
 from studio.team import charts
 from studio.team.forms import (
     AuditFilterForm,
@@ -161,7 +162,7 @@ def switch(request: TeamRequest) -> HttpResponse:
         return redirect(f"{reverse('login')}?next={reverse('team:overview')}")
     try:
         team_id = int(request.POST.get("team", ""))
-        membership = team_admin.switch_team(user=request.user, team_id=team_id)
+        membership = team_services.switch_team(user=request.user, team_id=team_id)
     except (ValueError, PermissionDenied):
         return render(request, "team/forbidden.html", {"message": "You are not a member of that team."}, status=404)
     messages.success(request, f"You are now working in {membership.team.name}.")
@@ -186,7 +187,7 @@ def _members_context(request: TeamRequest, **extra: Any) -> dict[str, Any]:
         {
             "member": m,
             "usage": usage.get(m.user_id, reports.MemberUsage()),
-            "can_change": team_admin.can_manage_member(actor, m),
+            "can_change": team_services.can_manage_member(actor, m),
             "role_form": RoleForm(initial={"role": m.role}, actor=actor, auto_id=f"id_m{m.pk}_%s"),
             "error": row_errors.get(m.pk, ""),
         }
@@ -216,7 +217,7 @@ def member_invite(request: TeamRequest) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            issued = team_admin.invite_member(
+            issued = team_services.invite_member(
                 actor=request.membership, role=form.cleaned_data["role"], email=form.cleaned_data["email"]
             )
         except StudioError as exc:
@@ -227,12 +228,12 @@ def member_invite(request: TeamRequest) -> HttpResponse:
             invitation = issued.invitation
             messages.success(
                 request,
-                f"Invitation link for a {invitation.role} (works once, for {team_admin.INVITATION_DAYS} days; "
+                f"Invitation link for a {invitation.role} (works once, for {team_services.INVITATION_DAYS} days; "
                 f"copy it now, it is not shown again): {url}",
             )
             if invitation.email:
                 try:
-                    team_admin.send_invitation_email(invitation=invitation, url=url)
+                    team_services.send_invitation_email(invitation=invitation, url=url)
                 except Exception as exc:  # noqa: BLE001 - any mail backend failure; the link still works
                     messages.warning(
                         request, f"The email to {invitation.email} could not be sent ({exc}); share the link instead."
@@ -254,7 +255,7 @@ def member_role(request: TeamRequest, member_id: int) -> HttpResponse:
             _members_context(request, row_errors={target.pk: "Choose one of the roles offered."}), status=400,
         )
     try:
-        updated = team_admin.change_role(actor=request.membership, target=target, role=form.cleaned_data["role"])
+        updated = team_services.change_role(actor=request.membership, target=target, role=form.cleaned_data["role"])
     except StudioError as exc:
         return _respond(
             request, "team/members.html", "members-panel",
@@ -269,7 +270,7 @@ def member_role(request: TeamRequest, member_id: int) -> HttpResponse:
 def member_remove(request: TeamRequest, member_id: int) -> HttpResponse:
     target = _member_of_team(request, member_id)
     try:
-        returned = team_admin.remove_member(actor=request.membership, target=target)
+        returned = team_services.remove_member(actor=request.membership, target=target)
     except StudioError as exc:
         return _respond(
             request, "team/members.html", "members-panel",
@@ -288,7 +289,7 @@ def member_remove(request: TeamRequest, member_id: int) -> HttpResponse:
 def invitation_revoke(request: TeamRequest, invitation_id: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=invitation_id, team=request.membership.team)
     try:
-        team_admin.revoke_invitation(actor=request.membership, invitation=invitation)
+        team_services.revoke_invitation(actor=request.membership, invitation=invitation)
     except StudioError as exc:
         messages.error(request, exc.message)
         return _respond(request, "team/members.html", "members-panel", _members_context(request), status=_error_status(exc))
@@ -300,7 +301,7 @@ def invitation_revoke(request: TeamRequest, invitation_id: int) -> HttpResponse:
 @login_not_required
 def invitation(request: TeamRequest, token: str) -> HttpResponse:
     """The link in an invitation: anyone with it may look; signed-in users accept with a POST."""
-    found = team_admin.find_invitation(token=token)
+    found = team_services.find_invitation(token=token)
     if found is None:
         return render(request, "team/forbidden.html", {"message": "This invitation link is not valid."}, status=404)
     if not request.user.is_authenticated:
@@ -308,10 +309,10 @@ def invitation(request: TeamRequest, token: str) -> HttpResponse:
             return redirect(f"{reverse('login')}?next={request.path}")
         return render(request, "team/invitation.html", {"invitation": found, "problem": ""})
     if request.method == "GET":
-        problem = team_admin.invitation_problem(invitation=found, user=request.user)
+        problem = team_services.invitation_problem(invitation=found, user=request.user)
         return render(request, "team/invitation.html", {"invitation": found, "problem": problem})
     try:
-        joined = team_admin.accept_invitation(token=token, user=request.user)
+        joined = team_services.accept_invitation(token=token, user=request.user)
     except StudioError as exc:
         return render(request, "team/invitation.html", {"invitation": found, "problem": exc.message}, status=400)
     messages.success(request, f"Welcome to {joined.team.name}: you joined as {joined.get_role_display().lower()}.")
@@ -370,7 +371,7 @@ def _credit_move(request: TeamRequest, *, grant: bool) -> HttpResponse:
     status = 400
     if form.is_valid():
         data = form.cleaned_data
-        move = team_admin.grant if grant else team_admin.revoke
+        move = team_services.grant if grant else team_services.revoke
         try:
             result = move(
                 actor=request.membership,
@@ -415,7 +416,7 @@ def member_limits(request: TeamRequest, member_id: int) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            team_admin.set_limits(
+            team_services.set_limits(
                 actor=request.membership,
                 target=target,
                 monthly_cap=form.cleaned_data["monthly_cap"],
@@ -472,7 +473,7 @@ def access_tier(request: TeamRequest) -> HttpResponse:
         context = _access_context(request, error="Choose a tier and allowed or blocked.")
         return _respond(request, "team/access.html", "access-panel", context, status=400)
     tier, blocked = form.cleaned_data["tier"], form.cleaned_data["access"] == "block"
-    team_admin.set_tier_access(actor=request.membership, tier=tier, blocked=blocked)
+    team_services.set_tier_access(actor=request.membership, tier=tier, blocked=blocked)
     messages.success(request, f"The {tier} tier is now {'blocked' if blocked else 'allowed'} for the team.")
     return _done(request, "team/access.html", "access-panel", "team:access", lambda: _access_context(request))
 
@@ -486,7 +487,7 @@ def access_model(request: TeamRequest) -> HttpResponse:
         context = _access_context(request, error="Choose a model from the list and a setting.")
         return _respond(request, "team/access.html", "access-panel", context, status=400)
     setting = form.cleaned_data["access"]
-    team_admin.set_model_access(actor=request.membership, model=model, setting=setting)
+    team_services.set_model_access(actor=request.membership, model=model, setting=setting)
     wording = {"inherit": "follows its tier", "allow": "is always allowed", "block": "is blocked"}[setting]
     messages.success(request, f"{model.display_name} {wording} for the team.")
     return _done(request, "team/access.html", "access-panel", "team:access", lambda: _access_context(request))
@@ -603,12 +604,12 @@ def delete_team(request: TeamRequest) -> HttpResponse:
         return _forbidden(request, "Only the team owner can delete the team.")
     team = request.membership.team
     form = DeleteTeamForm(request.POST or None)
-    context = {"form": form, "active_jobs": team.jobs.filter(status__in=team_admin.ACTIVE_JOB_STATUSES).count()}
+    context = {"form": form, "active_jobs": team.jobs.filter(status__in=team_services.ACTIVE_JOB_STATUSES).count()}
     if request.method == "GET":
         return render(request, "team/delete.html", context)
     if form.is_valid():
         try:
-            team_admin.delete_team(actor=request.membership, confirm=form.cleaned_data["confirm"])
+            team_services.delete_team(actor=request.membership, confirm=form.cleaned_data["confirm"])
         except StudioError as exc:
             _apply_errors(form, exc)
             return render(request, "team/delete.html", context, status=_error_status(exc))

@@ -35,6 +35,7 @@ from studio.services.team.invitations import (
     find_invitation,
     invitation_problem,
     invite_member,
+    register_invited_user,
     revoke_invitation,
     send_invitation_email,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "grant",
     "invitation_problem",
     "invite_member",
+    "register_invited_user",
     "is_closed",
     "log_event",
     "model_block_reason",

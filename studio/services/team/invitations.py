@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from studio.models import AuditAction, Invitation, Membership, Role, User
+from studio.models import AuditAction, Invitation, Membership, Role, Team, User
 from studio.services import teams
 from studio.services.errors import PermissionDenied, StudioError, ValidationFailed
 from studio.services.team.access import require_manager
@@ -35,8 +36,34 @@ class IssuedInvitation:
     token: str
 
 
+def _open_for_email(*, team: Team, email: str) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(team=team, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True)
+
+
+def _close_others(*, team: Team, email: str, keep: Invitation, actor: User | None, reason: str) -> int:
+    """Withdraw every other open invitation to `email` in `team`, each with its audit event."""
+    closed = 0
+    for other in _open_for_email(team=team, email=email).exclude(pk=keep.pk).select_for_update():
+        other.revoked_at = timezone.now()
+        other.save(update_fields=["revoked_at"])
+        log_event(
+            team=team,
+            actor=actor,
+            action=AuditAction.INVITATION_REVOKED,
+            target_label=other.email,
+            before={"role": other.role, "invitation": other.pk},
+            memo=reason,
+        )
+        closed += 1
+    return closed
+
+
 def invite_member(*, actor: Membership, role: str, email: str = "") -> IssuedInvitation:
-    """Create a single-use invitation link, valid for a week."""
+    """Create a single-use invitation link, valid for a week.
+
+    An email has one open invitation per team: a new one replaces the old, so a role
+    offered earlier cannot be picked up later alongside the new one.
+    """
     require_manager(actor)
     if role not in ASSIGNABLE_ROLES:
         raise ValidationFailed({"role": "Invite as admin, designer or viewer."})
@@ -47,6 +74,8 @@ def invite_member(*, actor: Membership, role: str, email: str = "") -> IssuedInv
         raise ValidationFailed({"email": f"{email} is already a member of {actor.team.name}."})
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
+        # Serialises invitations of one team, so two at once cannot both stay open.
+        Team.objects.select_for_update().filter(pk=actor.team_id).first()
         invitation = Invitation.objects.create(
             team=actor.team,
             role=role,
@@ -62,6 +91,8 @@ def invite_member(*, actor: Membership, role: str, email: str = "") -> IssuedInv
             target_label=email or "invitation link",
             after={"role": role, "email": email, "invitation": invitation.pk},
         )
+        if email:
+            _close_others(team=actor.team, email=email, keep=invitation, actor=actor.user, reason="replaced by a new invitation")
     return IssuedInvitation(invitation=invitation, token=token)
 
 
@@ -129,7 +160,19 @@ def accept_invitation(*, token: str, user: User) -> Membership:
             target=user,
             after={"role": invitation.role, "invitation": invitation.pk},
         )
+        for address in {a for a in (invitation.email, (user.email or "").lower()) if a}:
+            _close_others(team=invitation.team, email=address, keep=invitation, actor=user, reason="another invitation was accepted")
         return membership
+
+
+def register_invited_user(*, token: str, username: str, email: str, password: str) -> Membership:
+    """Sign up through an invitation: the account joins that team only, with no team of its own.
+
+    All or nothing: when the invitation cannot be accepted, no account is left behind.
+    """
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, email=email or None, password=password)
+        return accept_invitation(token=token, user=user)
 
 
 def revoke_invitation(*, actor: Membership, invitation: Invitation) -> Invitation:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest, HttpResponse
@@ -15,10 +17,12 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from studio.models import Invitation, User
+from studio.models import AuditAction, Invitation, User
 from studio.services import team as team_services
 from studio.services.errors import StudioError
+from studio.services.team.audit import security_event
 from studio.services.teams import register_user
+from studio.signals import client_ip
 
 
 class SignUpForm(UserCreationForm):
@@ -63,7 +67,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     # Back to where the visitor came from, never to another site.
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not next_url.startswith("/") or not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = ""
     if request.method == "POST" and form.is_valid():
         user = register_user(
@@ -111,3 +117,43 @@ def _invited_signup(request: HttpRequest, token: str) -> HttpResponse:
         {"form": form, "invitation": invitation, "token": token},
         status=400 if form.errors else 200,
     )
+
+
+def locked_out(request: HttpRequest, original_response: HttpResponse | None, credentials: dict[str, Any] | None) -> HttpResponse:
+    """django-axes' lockout answer: say what happened, for how long, and who can help."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    context = {
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "username": (credentials or {}).get("username") or request.POST.get("username", ""),
+        "minutes": minutes,
+    }
+    return render(request, "registration/locked_out.html", context, status=settings.AXES_HTTP_RESPONSE_CODE)
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in, recording each success in the user's team trails.
+
+    Recorded here, not on `user_logged_in`: that signal also fires for sessions made
+    without a password (sign-up, tests), which are not sign-ins to audit.
+    """
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        security_event(user=form.get_user(), action=AuditAction.SIGNED_IN, ip=client_ip(self.request))
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        security_event(user=form.user, action=AuditAction.PASSWORD_CHANGED, ip=client_ip(self.request))
+        return response
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        security_event(
+            user=form.user, action=AuditAction.PASSWORD_CHANGED, ip=client_ip(self.request), detail="through a reset link"
+        )
+        return response

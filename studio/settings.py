@@ -6,6 +6,7 @@ The README lists each variable with its default.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -53,7 +54,7 @@ DJANGO_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
 ]
-THIRD_PARTY_APPS = ["django_htmx", "template_partials"]
+THIRD_PARTY_APPS = ["django_htmx", "template_partials", "axes"]
 LOCAL_APPS = ["studio", "providers", "gallery", "studio.api"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -70,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during sign-in into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -124,6 +127,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes counts failed sign-ins and locks out a username, and separately a client
+# address, after STUDIO_LOGIN_FAILURE_LIMIT of them for STUDIO_LOGIN_LOCKOUT_MINUTES.
+# Staff unlock early by deleting the access attempt in the admin (or `manage.py axes_reset`).
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("STUDIO_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("STUDIO_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "studio.account_views.locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+# The address axes counts: REMOTE_ADDR, or the first X-Forwarded-For hop when a trusted
+# proxy in front sets it (STUDIO_TRUSTED_PROXY_COUNT proxies).
+AXES_IPWARE_PROXY_COUNT = env.int("STUDIO_TRUSTED_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+)
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.console.EmailBackend"
@@ -268,6 +291,9 @@ CACHES = {
 # Requests per key per window; 0 turns the limit off.
 STUDIO_API_RATE_LIMIT = env.int("STUDIO_API_RATE_LIMIT", default=120)
 STUDIO_API_RATE_WINDOW = env.int("STUDIO_API_RATE_WINDOW", default=60)
+# Wrong API keys tolerated per client address per window before it gets 429; 0 turns it off.
+STUDIO_API_KEY_FAILURE_LIMIT = env.int("STUDIO_API_KEY_FAILURE_LIMIT", default=10)
+STUDIO_API_KEY_FAILURE_WINDOW = env.int("STUDIO_API_KEY_FAILURE_WINDOW", default=300)
 # Largest request body the API reads (base64 images included), bytes.
 STUDIO_API_MAX_BODY_BYTES = env.int("STUDIO_API_MAX_BODY_BYTES", default=50 * 1024 * 1024)
 # How long signed image links in API answers and webhooks stay valid, seconds.

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio.models import AuditAction, AuditEvent, Team, Transfer, User
+from django.db import transaction
+
+from studio.models import AuditAction, AuditEvent, Membership, Team, Transfer, User
 
 MEMO_MAX = 200
 
@@ -45,3 +47,27 @@ def log_event(
         transfer=transfer,
         request_key=request_key,
     )
+
+
+def security_event(
+    *, user: User, action: AuditAction, ip: str = "", team: Team | None = None, by_user: bool = True, detail: str = ""
+) -> int:
+    """Put a security event about `user` in the trail of `team`, or of every team they belong to.
+
+    `by_user` is false for what someone else attempted in their name (a failed sign-in,
+    a lockout): the actor is then the sign-in form, not the account. Returns the rows written.
+    """
+    teams = [team] if team is not None else [m.team for m in Membership.objects.filter(user=user).select_related("team")]
+    after = {"ip": ip} if ip else {}
+    with transaction.atomic():
+        for each in teams:
+            log_event(
+                team=each,
+                actor=user if by_user else None,
+                label="" if by_user else "sign-in form",
+                action=action,
+                target=user,
+                after=after,
+                memo=detail,
+            )
+    return len(teams)

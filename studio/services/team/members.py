@@ -104,6 +104,8 @@ def remove_member(*, actor: Membership, target: Membership) -> int:
 
 def switch_team(*, user: User, team_id: int) -> Membership:
     """Make one of the user's teams the one they work in."""
+    if not 0 < team_id < 2**63:
+        raise PermissionDenied("You are not a member of that team.")
     membership = Membership.objects.select_related("team").filter(user=user, team_id=team_id).first()
     if membership is None:
         raise PermissionDenied("You are not a member of that team.")

@@ -9,7 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
 from studio.models import Account, Job, JobStatus, Membership, ProviderLimit, Team, Transfer, User
-from studio.services.team_admin import pool_balance
+from studio.services.team.credits import pool_balance
 from studio.team.admin_actions import top_up_pool
 
 

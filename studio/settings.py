@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from studio.ops.logs import logging_config as _ops_logging_config
@@ -57,7 +59,7 @@ DJANGO_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
 ]
-THIRD_PARTY_APPS = ["django_htmx", "template_partials"]
+THIRD_PARTY_APPS = ["django_htmx", "template_partials", "axes", "csp"]
 LOCAL_APPS = ["studio", "providers", "gallery", "studio.api", "studio.ops"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -65,17 +67,23 @@ MIDDLEWARE = [
     # First, so every later line (and the answer's latency) carries the request id.
     "studio.ops.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "studio.security_headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any view (and LoginRequiredMiddleware) sees a path, query or form value.
+    "studio.input_guard.InputGuardMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, so it sees the views' exceptions first: a busy database is a 503, not a 500.
     "studio.unavailable.ServiceUnavailableMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during sign-in into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -92,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "studio.context_processors.studio",
+                "csp.context_processors.nonce",
             ],
         },
     }
@@ -130,6 +139,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes counts failed sign-ins and locks out a username, and separately a client
+# address, after STUDIO_LOGIN_FAILURE_LIMIT of them for STUDIO_LOGIN_LOCKOUT_MINUTES.
+# Staff unlock early by deleting the access attempt in the admin (or `manage.py axes_reset`).
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("STUDIO_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("STUDIO_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "studio.account_views.locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+# The address axes counts: REMOTE_ADDR, or the first X-Forwarded-For hop when a trusted
+# proxy in front sets it (STUDIO_TRUSTED_PROXY_COUNT proxies).
+AXES_IPWARE_PROXY_COUNT = env.int("STUDIO_TRUSTED_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+)
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.console.EmailBackend"
@@ -299,6 +328,9 @@ CACHES = {
 # Requests per key per window; 0 turns the limit off.
 STUDIO_API_RATE_LIMIT = env.int("STUDIO_API_RATE_LIMIT", default=120)
 STUDIO_API_RATE_WINDOW = env.int("STUDIO_API_RATE_WINDOW", default=60)
+# Wrong API keys tolerated per client address per window before it gets 429; 0 turns it off.
+STUDIO_API_KEY_FAILURE_LIMIT = env.int("STUDIO_API_KEY_FAILURE_LIMIT", default=10)
+STUDIO_API_KEY_FAILURE_WINDOW = env.int("STUDIO_API_KEY_FAILURE_WINDOW", default=300)
 # Largest request body the API reads (base64 images included), bytes.
 STUDIO_API_MAX_BODY_BYTES = env.int("STUDIO_API_MAX_BODY_BYTES", default=50 * 1024 * 1024)
 # How long signed image links in API answers and webhooks stay valid, seconds.
@@ -364,9 +396,38 @@ SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    # On by default in production; turn off only on purpose (e.g. plain HTTP on a LAN).
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The health check a load balancer calls over plain HTTP would be redirected otherwise.
+    SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[])
+
+# Content-Security-Policy on every response (django-csp): no inline script (a nonce for
+# any that must stay inline), no framing, no plugins. Inline style attributes remain.
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+_media_origins = [o for o in [env.str("AWS_S3_ENDPOINT_URL", default="")] if o]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:", *_media_origins],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Features no page of ours uses, refused for the page and anything it might embed.
+STUDIO_PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
+    "accelerometer=(), gyroscope=(), magnetometer=()"
+)
 
 # ------------------------------------------------------------------------------
 # Operations: logs, metrics, errors, health (studio.ops)

@@ -68,7 +68,8 @@ def serve_stored(
 def safe_next(request: HtmxHttpRequest, fallback: str) -> str:
     """Where to go back to after a POST: the `next` field if it is ours, else `fallback`."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
+    # Only a path: redirect() would try any other string as a view name.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from studio.api.models import ApiKey, IdempotencyRecord, JobWebhook, WebhookDelivery
 
@@ -14,6 +15,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     exclude = ("key_hash", "webhook_secret")
     readonly_fields = ("prefix", "user", "team", "created_at", "last_used_at")
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by the API and the keys page, never by hand
+
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(admin.ModelAdmin):
@@ -21,11 +25,17 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     readonly_fields = [f.name for f in IdempotencyRecord._meta.fields]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by the API and the keys page, never by hand
+
 
 @admin.register(JobWebhook)
 class JobWebhookAdmin(admin.ModelAdmin):
     list_display = ("job", "url", "events", "created_at")
     readonly_fields = [f.name for f in JobWebhook._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by the API and the keys page, never by hand
 
 
 @admin.register(WebhookDelivery)
@@ -33,3 +43,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ("webhook_id", "event_type", "job", "status", "attempts", "last_status_code", "created_at")
     list_filter = ("status", "event")
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by the API and the keys page, never by hand

@@ -9,14 +9,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from studio.api.errors import ApiError
 from studio.api.models import ApiKey
-from studio.models import Membership, User
+from studio.models import AuditAction, Membership, User
 from studio.services.errors import PermissionDenied, ValidationFailed
+from studio.services.team.audit import log_event, security_event
 
 KEY_SCHEME = "stu"
 # last_used_at is a hint for the keys page; writing it on every request would make
@@ -56,14 +59,18 @@ def create_api_key(*, membership: Membership, name: str) -> tuple[ApiKey, str]:
         raise ValidationFailed({"name": "Keep the name under 100 characters."})
     prefix = secrets.token_hex(6)
     plaintext = f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(24)}"
-    key = ApiKey.objects.create(
-        user=membership.user,
-        team=membership.team,
-        name=name,
-        prefix=prefix,
-        key_hash=hash_key(plaintext),
-        webhook_secret=generate_webhook_secret(),
-    )
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            user=membership.user,
+            team=membership.team,
+            name=name,
+            prefix=prefix,
+            key_hash=hash_key(plaintext),
+            webhook_secret=generate_webhook_secret(),
+        )
+        security_event(
+            user=membership.user, action=AuditAction.API_KEY_CREATED, team=membership.team, detail=f"{name} ({prefix})"
+        )
     return key, plaintext
 
 
@@ -74,7 +81,15 @@ def revoke_api_key(*, key: ApiKey, actor: User) -> ApiKey:
         if manager is None or not manager.can_manage:
             raise PermissionDenied("Only the key's owner or a team admin can revoke it.")
     with transaction.atomic():
-        ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if revoked:
+            log_event(
+                team=key.team,
+                actor=actor,
+                action=AuditAction.API_KEY_REVOKED,
+                target=key.user,
+                memo=f"{key.name} ({key.prefix})",
+            )
     key.refresh_from_db()
     return key
 
@@ -109,8 +124,42 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="studio"'})
 
 
+def _failure_key(request: HttpRequest) -> str:
+    return "api-key-failures:" + hashlib.sha256((request.META.get("REMOTE_ADDR") or "").encode()).hexdigest()[:32]
+
+
+def _refuse(request: HttpRequest, message: str) -> ApiError:
+    """Count a wrong key against the caller's address and return the 401 to raise."""
+    key = _failure_key(request)
+    window = int(settings.STUDIO_API_KEY_FAILURE_WINDOW)
+    # add() starts the window; incr() counts within it (atomic in Redis and locmem).
+    if not cache.add(key, 1, timeout=window):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=window)
+    return unauthorized(message)
+
+
+def _throttle(request: HttpRequest) -> None:
+    limit = int(settings.STUDIO_API_KEY_FAILURE_LIMIT)
+    if limit and int(cache.get(_failure_key(request)) or 0) >= limit:
+        window = int(settings.STUDIO_API_KEY_FAILURE_WINDOW)
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many requests with a wrong API key from this address; try again in {window // 60 or 1} minutes.",
+            headers={"Retry-After": str(window)},
+        )
+
+
 def authenticate(request: HttpRequest) -> ApiContext:
-    """Resolve `Authorization: Bearer <key>` to an active key and its membership, or 401."""
+    """Resolve `Authorization: Bearer <key>` to an active key and its membership, or 401.
+
+    Wrong keys are counted per client address: past STUDIO_API_KEY_FAILURE_LIMIT in the
+    window, that address gets 429 before any key is even looked up.
+    """
+    _throttle(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -118,12 +167,12 @@ def authenticate(request: HttpRequest) -> ApiContext:
         raise unauthorized("Send your API key as `Authorization: Bearer <key>`.")
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_SCHEME or not token.isascii() or not token.isprintable():
-        raise unauthorized("That is not a Studio API key.")
+        raise _refuse(request, "That is not a Studio API key.")
     key = ApiKey.objects.select_related("user", "team").filter(prefix=parts[1]).first()
     if key is None or not hmac.compare_digest(key.key_hash, hash_key(token)):
-        raise unauthorized("Unknown API key.")
+        raise _refuse(request, "Unknown API key.")
     if key.revoked_at is not None:
-        raise unauthorized("This API key has been revoked.")
+        raise _refuse(request, "This API key has been revoked.")
     if not key.user.is_active:
         raise unauthorized("The account this key belongs to is disabled.")
     membership = Membership.objects.select_related("team", "user").filter(user=key.user, team=key.team).first()

@@ -16,8 +16,12 @@ from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
 
 from studio.api.errors import ApiError
+from studio.input_guard import is_clean_text
 from studio.services.jobs import Upload
 
+# No request of ours nests more than a few levels; 32 leaves room and bounds the recursion
+# of everything that walks the parsed body.
+MAX_JSON_DEPTH = 32
 DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w=.+-]+)*;base64,", re.IGNORECASE)
 
 
@@ -31,6 +35,10 @@ class Body:
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)
+
+
+def nested_too_deep() -> ApiError:
+    return ApiError(400, "validation_error", f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.")
 
 
 def too_large(limit: int) -> ApiError:
@@ -71,8 +79,13 @@ def read_body(request: HttpRequest) -> Body:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "validation_error", "The body is not valid JSON.") from None
+    except RecursionError:
+        # The parser recurses once per level: thousands of levels exhaust the stack first.
+        raise nested_too_deep() from None
     if not isinstance(data, dict):
         raise ApiError(400, "validation_error", "The body must be a JSON object.")
+    if json_depth_exceeds(data, MAX_JSON_DEPTH):
+        raise nested_too_deep()
     check_text(data)
     return Body(fields=data, canonical=_canonical(data))
 
@@ -87,6 +100,10 @@ def _read_multipart(request: HttpRequest, limit: int) -> Body:
                 total += uploaded.size or 0
                 if total > limit:
                     raise too_large(limit)
+                if not is_clean_text(uploaded.name or ""):
+                    raise ApiError(
+                        400, "validation_error", "File names must be valid text without NUL characters.", param=name
+                    )
                 files.setdefault(name, []).append(Upload(data=uploaded.read(), name=uploaded.name or ""))
     except RequestDataTooBig:
         raise too_large(limit) from None
@@ -99,15 +116,21 @@ def _read_multipart(request: HttpRequest, limit: int) -> Body:
     return Body(fields=fields, files=files, canonical=_canonical({"fields": fields, "files": digests}))
 
 
-def is_clean_text(value: str) -> bool:
-    """No NUL and no lone surrogate: text that PostgreSQL (and UTF-8) can store."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def json_depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit` (iteratively: no recursion to blow)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def check_text(data: Any, *, param: str | None = None) -> None:

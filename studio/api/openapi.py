@@ -33,7 +33,9 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _errors(*codes: str) -> dict[str, Any]:
-    return {code: {"$ref": f"#/components/responses/E{code}"} for code in codes}
+    # Any operation may answer 400: text with NUL or a lone surrogate in the query string
+    # is refused before the handler runs (studio.input_guard).
+    return {code: {"$ref": f"#/components/responses/E{code}"} for code in sorted({"400", *codes})}
 
 
 IDEMPOTENCY = {

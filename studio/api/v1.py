@@ -21,10 +21,10 @@ from studio.api.idempotency import Claim, complete, run_idempotent
 from studio.api.resources import model_resource
 from studio.api.services import submit_api_job, sync_timeout, wait_for_job
 from studio.models import Job, JobStatus
-from studio.services.access import model_block_reason
 from studio.services.auto_model import AUTO, AutoChoice, choose_auto_model, is_auto
 from studio.services.errors import StudioError
 from studio.services.jobs import Upload, resolve_model, run_job, validate_job
+from studio.services.team.access import model_block_reason
 
 # The service's field names -> the names a client of /v1/images sent.
 PARAMS = {

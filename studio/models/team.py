@@ -138,6 +138,12 @@ class AuditAction(models.TextChoices):
     TIER_ACCESS = "access.tier", "Changed tier access"
     MODEL_ACCESS = "access.model", "Changed model access"
     TEAM_DELETED = "team.deleted", "Deleted the team"
+    SIGNED_IN = "security.signed_in", "Signed in"
+    SIGN_IN_FAILED = "security.sign_in_failed", "Failed sign-in"
+    LOCKED_OUT = "security.locked_out", "Locked out of sign-in"
+    PASSWORD_CHANGED = "security.password_changed", "Changed password"
+    API_KEY_CREATED = "api_key.created", "Created an API key"
+    API_KEY_REVOKED = "api_key.revoked", "Revoked an API key"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 
 from studio.http import add_form_errors
 from studio.models import Team
-from studio.services import team_admin
+from studio.services import team as team_services
 from studio.services.errors import StudioError
 from studio.team.forms import AMOUNT_ERRORS
 
@@ -19,7 +19,7 @@ from studio.team.forms import AMOUNT_ERRORS
 class TopUpForm(forms.Form):
     amount = forms.IntegerField(label="Credits to add", min_value=1, max_value=10**12, error_messages=AMOUNT_ERRORS)
     memo = forms.CharField(
-        label="Memo", max_length=team_admin.MEMO_MAX, help_text="Why: an invoice number, a purchase, a promotion…"
+        label="Memo", max_length=team_services.MEMO_MAX, help_text="Why: an invoice number, a purchase, a promotion…"
     )
 
 
@@ -33,7 +33,7 @@ def top_up_pool(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
     form = TopUpForm(request.POST if "apply" in request.POST else None)
     if form.is_valid():
         try:
-            team_admin.top_up_team(
+            team_services.top_up_team(
                 team=team, amount=form.cleaned_data["amount"], memo=form.cleaned_data["memo"], actor=request.user
             )
         except StudioError as exc:
@@ -50,6 +50,6 @@ def top_up_pool(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
         "form": form,
         "opts": modeladmin.model._meta,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "pool": team_admin.pool_balance(team=team),
+        "pool": team_services.pool_balance(team=team),
     }
     return TemplateResponse(request, "team/admin_top_up.html", context, status=400 if form.is_bound else 200)

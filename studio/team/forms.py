@@ -10,7 +10,7 @@ from django import forms
 from providers.models import Tier
 from studio.models import Account, AccountKind, AuditAction, Job, Membership, Role, Team, TransferKind
 from studio.services.reports import REPORT_PERIODS
-from studio.services.team_admin import MEMO_MAX
+from studio.services.team.audit import MEMO_MAX
 
 AMOUNT_ERRORS = {
     "required": "Enter an amount.",

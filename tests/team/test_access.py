@@ -6,9 +6,10 @@ import pytest
 from django.urls import reverse
 
 from studio.models import AuditAction, AuditEvent, Job, Membership, ModelAccessRule
-from studio.services import jobs, team_admin
-from studio.services.access import model_block_reason
+from studio.services import jobs
+from studio.services import team as team_services
 from studio.services.errors import ModelNotAllowed, PermissionDenied
+from studio.services.team.access import model_block_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def ultra_two(make_model):
 
 
 def test_blocking_a_tier_blocks_its_models_with_a_clear_reason(admin_member, designer, ultra, ai_model):
-    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
+    team_services.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
     member = fresh(designer)
     assert model_block_reason(membership=member, model=ultra) == "Blocked by your team: the ultra tier is not allowed."
     assert model_block_reason(membership=member, model=ai_model) == ""
@@ -40,17 +41,17 @@ def test_blocking_a_tier_blocks_its_models_with_a_clear_reason(admin_member, des
 
 
 def test_a_model_rule_beats_its_tier(admin_member, designer, ultra, ultra_two):
-    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
-    team_admin.set_model_access(actor=admin_member, model=ultra, setting="allow")
+    team_services.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
+    team_services.set_model_access(actor=admin_member, model=ultra, setting="allow")
     member = fresh(designer)
     assert model_block_reason(membership=member, model=ultra) == ""
     assert "ultra tier" in model_block_reason(membership=member, model=ultra_two)
-    team_admin.set_model_access(actor=admin_member, model=ultra, setting="block")
-    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=False)
+    team_services.set_model_access(actor=admin_member, model=ultra, setting="block")
+    team_services.set_tier_access(actor=admin_member, tier="ultra", blocked=False)
     member = fresh(designer)
     assert model_block_reason(membership=member, model=ultra) == "Blocked by your team: this model is not allowed."
     assert model_block_reason(membership=member, model=ultra_two) == ""
-    team_admin.set_model_access(actor=admin_member, model=ultra, setting="inherit")
+    team_services.set_model_access(actor=admin_member, model=ultra, setting="inherit")
     assert model_block_reason(membership=fresh(designer), model=ultra) == ""
     assert not ModelAccessRule.objects.exists()
     actions = list(AuditEvent.objects.order_by("id").values_list("action", "before__access", "after__access"))
@@ -64,7 +65,7 @@ def test_a_model_rule_beats_its_tier(admin_member, designer, ultra, ultra_two):
 
 
 def test_rules_of_one_team_do_not_touch_another(admin_member, outsider, ultra):
-    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
+    team_services.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
     assert model_block_reason(membership=fresh(outsider), model=ultra) == ""
 
 
@@ -76,7 +77,7 @@ def test_blocked_models_show_in_the_studio_menu_with_the_reason(admin_client_, a
 
 
 def test_submit_of_a_blocked_model_is_refused_in_the_studio(admin_member, designer_client, ultra):
-    team_admin.set_model_access(actor=admin_member, model=ultra, setting="block")
+    team_services.set_model_access(actor=admin_member, model=ultra, setting="block")
     response = designer_client.post(reverse("studio:home"), {"model": "big-one", "prompt": "a storm"})
     assert response.status_code == 400
     assert "Blocked by your team: this model is not allowed." in response.content.decode()
@@ -101,9 +102,9 @@ def test_access_page_shows_status_and_bad_posts_are_refused(admin_client_, ultra
 def test_only_managers_change_access(designer, viewer, ultra):
     for actor in (designer, viewer):
         with pytest.raises(PermissionDenied):
-            team_admin.set_tier_access(actor=actor, tier="ultra", blocked=True)
+            team_services.set_tier_access(actor=actor, tier="ultra", blocked=True)
         with pytest.raises(PermissionDenied):
-            team_admin.set_model_access(actor=actor, model=ultra, setting="block")
+            team_services.set_model_access(actor=actor, model=ultra, setting="block")
     assert not ModelAccessRule.objects.exists()
 
 
@@ -112,7 +113,7 @@ def test_the_menu_reads_rules_once(designer, make_model, django_assert_max_num_q
 
     for i in range(15):
         make_model(f"m{i}", tier="ultra" if i % 2 else "standard")
-    team_admin.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
+    team_services.set_tier_access(actor=admin_member, tier="ultra", blocked=True)
     member = fresh(designer)
     build_menu(membership=member)  # warm
     member = fresh(designer)

@@ -16,8 +16,10 @@ from django.db import connection, connections, transaction
 
 from studio.models import Account, AuditEvent, Job, Membership, RefillRecord, Transfer, TransferKind
 from studio.models.jobs import HoldState
-from studio.services import credits, jobs, team_admin
+from studio.services import credits, jobs
+from studio.services import team as team_services
 from studio.services.credits import CapExceeded
+from studio.services.errors import StudioError
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -69,7 +71,7 @@ def no_negative_balances() -> bool:
 def test_l14_admin_grants_and_revokes_while_the_member_spends(team, owner, make_member, make_model):
     """2 × 200 operations: pool<->member both ways (admin) against member->holds->spent/member."""
     member = make_member("spender", balance=5_000)
-    team_admin.set_limits(actor=owner, target=member, monthly_cap=10**6, monthly_refill=None)  # the cap path runs too
+    team_services.set_limits(actor=owner, target=member, monthly_cap=10**6, monthly_refill=None)  # the cap path runs too
     model = make_model("five", credits_per_image=5)
     pool_before = credits.team_account(team=team, kind="pool").balance
     # 4 admin threads + 4 member threads, 50 operations each. More threads only queue longer
@@ -79,7 +81,7 @@ def test_l14_admin_grants_and_revokes_while_the_member_spends(team, owner, make_
     def work(index: int) -> None:
         for n in range(per_thread):
             if index % 2 == 0:  # the admin: grant and revoke alternately
-                move = team_admin.grant if n % 2 == 0 else team_admin.revoke
+                move = team_services.grant if n % 2 == 0 else team_services.revoke
                 move(actor=owner, target=member, amount=5, memo=f"l14-{index}-{n}")
             else:  # the member: hold, then settle (charge) or release
                 job = hold_job(member, model)
@@ -107,7 +109,7 @@ def test_monthly_cap_holds_under_fifty_concurrent_submits(team, owner, make_memb
     member = make_member("capped", balance=10_000)
     make_model("thirty", credits_per_image=30)
     cap = 100
-    team_admin.set_limits(actor=owner, target=member, monthly_cap=cap, monthly_refill=None)
+    team_services.set_limits(actor=owner, target=member, monthly_cap=cap, monthly_refill=None)
     monkeypatch.setattr(jobs.queue, "enqueue_run", lambda **kwargs: None)  # hold only: no rendering here
     outcomes: list[str] = []
     lock = threading.Lock()
@@ -137,7 +139,7 @@ def test_the_same_grant_submitted_ten_times_at_once_is_done_once(team, owner, ma
     member = make_member("lucky", balance=0)
 
     def grant(_: int) -> None:
-        team_admin.grant(actor=owner, target=member, amount=100, memo="dup", request_key="k" * 32)
+        team_services.grant(actor=owner, target=member, amount=100, memo="dup", request_key="k" * 32)
 
     errors = run_threads(10, grant)
     assert not errors, repr(errors[0])
@@ -150,9 +152,9 @@ def test_the_same_grant_submitted_ten_times_at_once_is_done_once(team, owner, ma
 def test_concurrent_refill_runs_refill_each_member_once(team, owner, make_member):
     members = [make_member(f"r{i}", balance=i * 10) for i in range(5)]
     for m in members:
-        team_admin.set_limits(actor=owner, target=m, monthly_cap=None, monthly_refill=300)
+        team_services.set_limits(actor=owner, target=m, monthly_cap=None, monthly_refill=300)
 
-    errors = run_threads(4, lambda _: team_admin.run_monthly_refills())
+    errors = run_threads(4, lambda _: team_services.run_monthly_refills())
     assert not errors, repr(errors[0])
     assert RefillRecord.objects.count() == 5
     assert Transfer.objects.filter(kind=TransferKind.REFILL).count() == 5
@@ -169,8 +171,8 @@ def test_removing_a_member_while_they_submit_strands_no_credits(team, owner, mak
     def act(index: int) -> None:
         if index == 0:
             # "Started a job just now" is an acceptable answer: asserted below either way.
-            with contextlib.suppress(team_admin.StudioError):
-                team_admin.remove_member(actor=owner, target=member)
+            with contextlib.suppress(StudioError):
+                team_services.remove_member(actor=owner, target=member)
             return
         fresh = Membership.objects.select_related("team", "user").filter(pk=member.pk).first()
         if fresh is None:

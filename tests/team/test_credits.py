@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.models import AccountKind, AuditAction, AuditEvent, Job, RefillRecord, Transfer, TransferKind, User
-from studio.services import credits, jobs, team_admin
+from studio.services import credits, jobs
+from studio.services import team as team_services
 from studio.services.credits import CapExceeded
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
 from studio.tasks import run_monthly_refills_task
@@ -87,16 +88,16 @@ def test_services_refuse_non_admins_other_teams_and_bad_amounts(designer, viewer
     before = snapshot(team, designer, admin_member)
     for actor in (designer, viewer):
         with pytest.raises(PermissionDenied):
-            team_admin.grant(actor=actor, target=admin_member, amount=10)
+            team_services.grant(actor=actor, target=admin_member, amount=10)
     with pytest.raises(PermissionDenied):
-        team_admin.grant(actor=outsider, target=designer, amount=10)
+        team_services.grant(actor=outsider, target=designer, amount=10)
     for bad in (0, -1, 2.5, True, "10", None):
         with pytest.raises(ValidationFailed):
-            team_admin.grant(actor=admin_member, target=designer, amount=bad)  # type: ignore[arg-type]
+            team_services.grant(actor=admin_member, target=designer, amount=bad)  # type: ignore[arg-type]
     with pytest.raises(ValidationFailed, match="pool holds"):
-        team_admin.grant(actor=admin_member, target=designer, amount=10**9)
+        team_services.grant(actor=admin_member, target=designer, amount=10**9)
     with pytest.raises(ValidationFailed, match="under 200"):
-        team_admin.grant(actor=admin_member, target=designer, amount=5, memo="m" * 201)
+        team_services.grant(actor=admin_member, target=designer, amount=5, memo="m" * 201)
     assert snapshot(team, designer, admin_member) == before
     assert not AuditEvent.objects.exists()
 
@@ -139,7 +140,7 @@ def submit(membership, model_slug: str = "test-model", count: int = 1) -> Job:
 
 
 def test_monthly_cap_refuses_the_job_that_would_pass_it(admin_member, designer, ai_model, django_capture_on_commit_callbacks):
-    team_admin.set_limits(actor=admin_member, target=designer, monthly_cap=50, monthly_refill=None)
+    team_services.set_limits(actor=admin_member, target=designer, monthly_cap=50, monthly_refill=None)
     designer.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         submit(designer)  # 20, charged
@@ -164,7 +165,7 @@ def test_cap_counts_only_this_calendar_month(designer, ai_model, django_capture_
 
 
 def test_cap_error_shows_in_the_studio(designer_client, designer, admin_member, ai_model):
-    team_admin.set_limits(actor=admin_member, target=designer, monthly_cap=10, monthly_refill=None)
+    team_services.set_limits(actor=admin_member, target=designer, monthly_cap=10, monthly_refill=None)
     response = designer_client.post(reverse("studio:home"), {"model": "test-model", "prompt": "x", "count": "1"})
     assert response.status_code == 400
     assert "This would pass your monthly cap of 10 credits (0 used, this job needs 20)." in response.content.decode()
@@ -207,11 +208,11 @@ def test_refill_tops_up_to_the_target_once_per_month_however_often_it_runs(admin
     low = make_member("lou", balance=30)
     rich = make_member("ria", balance=900)
     for member in (low, rich):
-        team_admin.set_limits(actor=admin_member, target=member, monthly_cap=None, monthly_refill=500)
+        team_services.set_limits(actor=admin_member, target=member, monthly_cap=None, monthly_refill=500)
     pool_before = pool_balance(team)
 
-    first = team_admin.run_monthly_refills()
-    again = team_admin.run_monthly_refills()
+    first = team_services.run_monthly_refills()
+    again = team_services.run_monthly_refills()
     run_monthly_refills_task.delay()  # the beat task: same service
 
     assert (first.refilled, first.credits, first.already_full) == (1, 470, 1)
@@ -225,18 +226,18 @@ def test_refill_tops_up_to_the_target_once_per_month_however_often_it_runs(admin
 
 
 def test_next_month_refills_again(admin_member, designer):
-    team_admin.set_limits(actor=admin_member, target=designer, monthly_cap=None, monthly_refill=1500)
+    team_services.set_limits(actor=admin_member, target=designer, monthly_cap=None, monthly_refill=1500)
     now = timezone.now()
-    team_admin.run_monthly_refills(now=now)
+    team_services.run_monthly_refills(now=now)
     next_month = (credits.month_start(now) + timezone.timedelta(days=40)).replace(day=2)
-    summary = team_admin.run_monthly_refills(now=next_month)
+    summary = team_services.run_monthly_refills(now=next_month)
     assert summary.already_full == 1  # balance already at 1500: recorded, no transfer
     assert RefillRecord.objects.filter(user=designer.user).count() == 2
 
 
 def test_a_short_pool_records_nothing_so_the_next_run_retries(admin_member, designer, team, owner):
-    team_admin.set_limits(actor=admin_member, target=designer, monthly_cap=None, monthly_refill=10**9)
-    summary = team_admin.run_monthly_refills()
+    team_services.set_limits(actor=admin_member, target=designer, monthly_cap=None, monthly_refill=10**9)
+    summary = team_services.run_monthly_refills()
     assert summary.pool_short == 1 and not RefillRecord.objects.exists()
     assert credits.member_balance(membership=designer) == 1000
 

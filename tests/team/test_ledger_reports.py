@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.models import AccountKind, Job, JobStatus, Transfer, TransferKind
-from studio.services import credits, reports, team_admin
+from studio.services import credits, reports
+from studio.services import team as team_services
 from studio.team import charts
 
 pytestmark = pytest.mark.django_db
@@ -49,8 +50,8 @@ def busy_team(team, owner, designer, admin_member, make_member, make_model):
     run_job(ana, mid, count=3, delivered=2)  # one image refused: 20 returned
     run_job(ana, mid, fail=True)  # failed: all returned
     run_job(admin_member, cheap, count=1)
-    team_admin.grant(actor=owner, target=ana, amount=100, memo="=HYPERLINK(\"http://evil\")")
-    team_admin.revoke(actor=owner, target=designer, amount=10, memo="tidy")
+    team_services.grant(actor=owner, target=ana, amount=100, memo="=HYPERLINK(\"http://evil\")")
+    team_services.revoke(actor=owner, target=designer, amount=10, memo="tidy")
     return {"designer": designer, "ana": ana, "admin": admin_member, "cheap": cheap, "mid": mid, "top": top}
 
 
@@ -147,11 +148,11 @@ def test_bad_ledger_filters_are_reported_beside_the_field(admin_client_, busy_te
 def test_ledger_pages_and_query_count_does_not_grow_with_entries(admin_client_, owner, designer, django_assert_num_queries):
     url = reverse("team:ledger")
     for _ in range(10):
-        team_admin.grant(actor=owner, target=designer, amount=1)
+        team_services.grant(actor=owner, target=designer, amount=1)
     with django_assert_num_queries(_queries(admin_client_, url)) as captured:
         admin_client_.get(url)
     for _ in range(110):
-        team_admin.grant(actor=owner, target=designer, amount=1)
+        team_services.grant(actor=owner, target=designer, amount=1)
     with django_assert_num_queries(len(captured)):
         page = admin_client_.get(url).context["page"]
     assert len(page.object_list) == 50 and page.paginator.num_pages == 3

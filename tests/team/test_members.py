@@ -25,7 +25,8 @@ from studio.models import (
     Transfer,
     User,
 )
-from studio.services import credits, jobs, team_admin
+from studio.services import credits, jobs
+from studio.services import team as team_services
 from studio.services.errors import PermissionDenied, StudioError, ValidationFailed
 from tests.team.conftest import client_for
 
@@ -75,29 +76,29 @@ def test_invite_by_email_sends_a_single_use_link_that_joins_the_team(owner_clien
 
 
 def test_an_emailed_invitation_only_works_for_that_address(owner, team):
-    issued = team_admin.invite_member(actor=owner, role="viewer", email="right@example.com")
+    issued = team_services.invite_member(actor=owner, role="viewer", email="right@example.com")
     wrong = User.objects.create_user(username="wrong", email="wrong@example.com", password="pw-wrong-123")
     with pytest.raises(StudioError, match="different email"):
-        team_admin.accept_invitation(token=issued.token, user=wrong)
+        team_services.accept_invitation(token=issued.token, user=wrong)
     assert not Membership.objects.filter(user=wrong, team=team).exists()
 
 
 def test_expired_revoked_and_unknown_invitations_are_refused(owner, team, owner_client):
     user = User.objects.create_user(username="late", email="late@example.com", password="pw-late-123")
-    expired = team_admin.invite_member(actor=owner, role="designer")
+    expired = team_services.invite_member(actor=owner, role="designer")
     Invitation.objects.filter(pk=expired.invitation.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     with pytest.raises(StudioError, match="expired"):
-        team_admin.accept_invitation(token=expired.token, user=user)
-    withdrawn = team_admin.invite_member(actor=owner, role="designer")
+        team_services.accept_invitation(token=expired.token, user=user)
+    withdrawn = team_services.invite_member(actor=owner, role="designer")
     assert owner_client.post(reverse("team:invitation_revoke", args=[withdrawn.invitation.pk])).status_code == 302
     with pytest.raises(StudioError, match="withdrawn"):
-        team_admin.accept_invitation(token=withdrawn.token, user=user)
+        team_services.accept_invitation(token=withdrawn.token, user=user)
     assert Client().get(reverse("team:invitation", args=["not-a-real-token"])).status_code == 404
     assert not Membership.objects.filter(user=user).exists()
 
 
 def test_anonymous_visitor_is_sent_to_sign_in_and_back(owner):
-    issued = team_admin.invite_member(actor=owner, role="designer")
+    issued = team_services.invite_member(actor=owner, role="designer")
     url = reverse("team:invitation", args=[issued.token])
     page = Client().get(url)
     assert page.status_code == 200 and b"Sign in to accept" in page.content
@@ -107,10 +108,10 @@ def test_anonymous_visitor_is_sent_to_sign_in_and_back(owner):
 
 def test_only_the_owner_may_invite_admins(admin_member, owner):
     with pytest.raises(PermissionDenied):
-        team_admin.invite_member(actor=admin_member, role="admin")
+        team_services.invite_member(actor=admin_member, role="admin")
     with pytest.raises(ValidationFailed):
-        team_admin.invite_member(actor=owner, role="owner")
-    assert team_admin.invite_member(actor=owner, role="admin").invitation.role == "admin"
+        team_services.invite_member(actor=owner, role="owner")
+    assert team_services.invite_member(actor=owner, role="admin").invitation.role == "admin"
 
 
 def test_admin_page_offers_admins_only_designer_and_viewer(admin_client_):
@@ -144,18 +145,18 @@ def test_admins_cannot_promote_demote_or_remove_admins_but_the_owner_can(make_me
     other_admin = make_member("adam", role=Role.ADMIN)
     designer = make_member("dora")
     for attempt in (
-        lambda: team_admin.change_role(actor=admin_member, target=other_admin, role="designer"),
-        lambda: team_admin.change_role(actor=admin_member, target=designer, role="admin"),
-        lambda: team_admin.remove_member(actor=admin_member, target=other_admin),
-        lambda: team_admin.change_role(actor=admin_member, target=owner, role="viewer"),
-        lambda: team_admin.remove_member(actor=owner, target=owner),
+        lambda: team_services.change_role(actor=admin_member, target=other_admin, role="designer"),
+        lambda: team_services.change_role(actor=admin_member, target=designer, role="admin"),
+        lambda: team_services.remove_member(actor=admin_member, target=other_admin),
+        lambda: team_services.change_role(actor=admin_member, target=owner, role="viewer"),
+        lambda: team_services.remove_member(actor=owner, target=owner),
     ):
         with pytest.raises(PermissionDenied):
             attempt()
     assert Membership.objects.get(pk=other_admin.pk).role == Role.ADMIN
     assert Membership.objects.get(pk=designer.pk).role == Role.DESIGNER
-    team_admin.change_role(actor=owner, target=designer, role="admin")
-    team_admin.change_role(actor=owner, target=other_admin, role="viewer")
+    team_services.change_role(actor=owner, target=designer, role="admin")
+    team_services.change_role(actor=owner, target=other_admin, role="viewer")
     assert Membership.objects.get(pk=designer.pk).role == Role.ADMIN
     assert Membership.objects.get(pk=other_admin.pk).role == Role.VIEWER
 
@@ -183,7 +184,7 @@ def test_removing_a_member_returns_their_balance_and_keeps_their_team_images(
     balance = credits.member_balance(membership=designer)
     pool_before = pool_balance(team)
 
-    returned = team_admin.remove_member(actor=owner, target=designer)
+    returned = team_services.remove_member(actor=owner, target=designer)
 
     assert returned == balance
     assert pool_balance(team) == pool_before + balance
@@ -205,7 +206,7 @@ def test_removing_a_member_cancels_their_jobs_in_progress_first(
         spec = jobs.validate_job(membership=designer, model="test-model", prompt="still queued", count=2)
         job = jobs.submit_job(membership=designer, spec=spec)
     pool_before = pool_balance(team)
-    team_admin.remove_member(actor=owner, target=designer)
+    team_services.remove_member(actor=owner, target=designer)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELED and job.credits_charged == 0
     assert pool_balance(team) == pool_before + 1000  # the whole grant, hold included
@@ -214,7 +215,7 @@ def test_removing_a_member_cancels_their_jobs_in_progress_first(
 
 def test_a_removed_member_cannot_spend_with_a_stale_session(team, owner, designer, ai_model):
     spec = jobs.validate_job(membership=designer, model="test-model", prompt="too late")
-    team_admin.remove_member(actor=owner, target=designer)
+    team_services.remove_member(actor=owner, target=designer)
     with pytest.raises(PermissionDenied, match="no longer a member"):
         jobs.submit_job(membership=designer, spec=spec)
     assert not Job.objects.exists()
@@ -249,7 +250,7 @@ def test_owner_deletes_the_team_after_confirming(team, owner, designer, owner_cl
     assert credits.member_balance(membership=designer) == 0
     assert credits.ledger_is_balanced()
     with pytest.raises(StudioError, match="deleted"):
-        team_admin.top_up_team(team=team, amount=10, memo="after the end")
+        team_services.top_up_team(team=team, amount=10, memo="after the end")
     assert AuditEvent.objects.filter(team=team, action=AuditAction.TEAM_DELETED).exists()
 
 
@@ -257,5 +258,5 @@ def test_a_team_with_jobs_in_progress_is_not_deleted(team, owner, designer, ai_m
     with django_capture_on_commit_callbacks(execute=False):
         jobs.submit_job(membership=designer, spec=jobs.validate_job(membership=designer, model="test-model", prompt="busy"))
     with pytest.raises(StudioError, match="still in progress"):
-        team_admin.delete_team(actor=owner, confirm="Acme")
+        team_services.delete_team(actor=owner, confirm="Acme")
     assert Membership.objects.filter(team=team).count() == 2 and not TeamClosure.objects.exists()

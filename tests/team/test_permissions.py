@@ -27,7 +27,7 @@ from studio.models import (
     TeamClosure,
     Transfer,
 )
-from studio.services import team_admin
+from studio.services import team as team_services
 from tests.team.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -166,7 +166,7 @@ def test_the_matrix_covers_every_team_url():
 @pytest.fixture
 def world(team, owner, admin_member, designer, viewer, make_member, outsider, other_team, make_model) -> World:
     target = make_member("tina", balance=300)
-    issued = team_admin.invite_member(actor=owner, role="designer")
+    issued = team_services.invite_member(actor=owner, role="designer")
     model = make_model("matrix-model", tier="premium")
     return World(
         team=team,

@@ -19,7 +19,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studio.celery import app as celery_app
 from studio.models import Job, JobStatus, Membership, Role, Team, User
-from studio.services import credits, jobs, reports, team_admin, teams
+from studio.services import credits, jobs, reports, teams
+from studio.services import team as team_services
 from studio.services.errors import StudioError
 
 
@@ -95,27 +96,27 @@ class Command(BaseCommand):
         cast.setdefault("admin", owner)
         if "designer" not in cast:
             cast["designer"] = self._member(team, "designer", Role.DESIGNER)
-        if team_admin.pool_balance(team=team) < 2_000:
-            team_admin.top_up_team(team=team, amount=5_000, memo="simulated day: pool top-up")
+        if team_services.pool_balance(team=team) < 2_000:
+            team_services.top_up_team(team=team, amount=5_000, memo="simulated day: pool top-up")
             self.stdout.write("Staff topped the pool up with 5,000 credits.")
 
-        self._say(team_admin.grant(actor=owner, target=cast["ana"], amount=400, memo="sprint budget"), "Granted")
-        self._say(team_admin.grant(actor=owner, target=cast["ben"], amount=300, memo="poster series"), "Granted")
-        team_admin.set_limits(actor=owner, target=cast["ben"], monthly_cap=150, monthly_refill=None)
+        self._say(team_services.grant(actor=owner, target=cast["ana"], amount=400, memo="sprint budget"), "Granted")
+        self._say(team_services.grant(actor=owner, target=cast["ben"], amount=300, memo="poster series"), "Granted")
+        team_services.set_limits(actor=owner, target=cast["ben"], monthly_cap=150, monthly_refill=None)
         self.stdout.write("Ben's monthly cap set to 150 credits.")
         self.stdout.write("")
         for step in MORNING:
             outcomes[self._run(cast[step.who], step)] += 1
 
-        team_admin.set_tier_access(actor=owner, tier="ultra", blocked=True)
+        team_services.set_tier_access(actor=owner, tier="ultra", blocked=True)
         self.stdout.write("\nMidday: the owner blocks the ultra tier.")
-        self._say(team_admin.revoke(actor=owner, target=cast["ben"], amount=100, memo="unused poster budget"), "Revoked")
+        self._say(team_services.revoke(actor=owner, target=cast["ben"], amount=100, memo="unused poster budget"), "Revoked")
         self.stdout.write("")
         for step in AFTERNOON:
             outcomes[self._run(cast[step.who], step)] += 1
         return outcomes
 
-    def _say(self, move: team_admin.CreditMove, verb: str) -> None:
+    def _say(self, move: team_services.CreditMove, verb: str) -> None:
         e = move.event
         self.stdout.write(f"{e.actor_label} {verb.lower()} {move.amount:,} credits ({e.target_label}, “{e.memo}”).")
 
@@ -161,4 +162,4 @@ class Command(BaseCommand):
           f"reconciles with every breakdown: {'yes' if report.reconciles else 'NO'}")
         w(f"  ledger balanced (sum of balances 0, every balance = its transfers): "
           f"{'yes' if credits.ledger_is_balanced() else 'NO'}")
-        w(f"  pool now {team_admin.pool_balance(team=team):,} credits")
+        w(f"  pool now {team_services.pool_balance(team=team):,} credits")

@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studio.models import AccountKind, Team, User
-from studio.services import credits, team_admin
+from studio.services import credits
+from studio.services import team as team_services
 from studio.services.errors import StudioError, ValidationFailed
 
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             if actor is None:
                 raise CommandError(f"No staff user “{options['actor']}”.")
         try:
-            team_admin.top_up_team(team=team, amount=amount, memo=options["memo"], actor=actor)
+            team_services.top_up_team(team=team, amount=amount, memo=options["memo"], actor=actor)
         except ValidationFailed as exc:
             raise CommandError("; ".join(exc.errors.values())) from None
         except StudioError as exc:

@@ -19,7 +19,8 @@ def visible_images(*, user: User, ids: Sequence[str]) -> list[Image]:
             pk = int(str(raw).strip())
         except (TypeError, ValueError):
             continue
-        if pk not in wanted:
+        # No row has an id outside a bigint, and the database refuses to compare with one.
+        if 0 < pk < 2**63 and pk not in wanted:
             wanted.append(pk)
     if not wanted:
         return []

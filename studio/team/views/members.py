@@ -160,7 +160,7 @@ def invitation(request: TeamRequest, token: str) -> HttpResponse:
     if not request.user.is_authenticated:
         if request.method == "POST":
             return redirect(f"{reverse('login')}?next={request.path}")
-        return render(request, "team/invitation.html", {"invitation": found, "problem": ""})
+        return render(request, "team/invitation.html", {"invitation": found, "problem": "", "token": token})
     if request.method == "GET":
         problem = team_admin.invitation_problem(invitation=found, user=request.user)
         return render(request, "team/invitation.html", {"invitation": found, "problem": problem})

@@ -2,18 +2,25 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from studio import input_links
 from studio.api import urls as api_urls
+
+
+@login_not_required
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    # Resolved per request: with the manifest storage, the hashed name exists only after collectstatic.
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
+
 
 urlpatterns = [
     # healthz, readyz, metrics and admin/status/ (before the admin claims admin/).
     path("", include("studio.ops.urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (JSON, files): point them at ours.
-    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True)), name="favicon"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/", include("studio.account_urls")),
     path("gallery/", include("gallery.urls")),

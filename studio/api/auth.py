@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +28,8 @@ KEY_SCHEME = "stu"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # How long a rotated-out webhook secret keeps signing beside the new one.
 WEBHOOK_SECRET_OVERLAP = timedelta(hours=24)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,17 +136,29 @@ def _refuse(request: HttpRequest, message: str) -> ApiError:
     key = _failure_key(request)
     window = int(settings.STUDIO_API_KEY_FAILURE_WINDOW)
     # add() starts the window; incr() counts within it (atomic in Redis and locmem).
-    if not cache.add(key, 1, timeout=window):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=window)
+    try:
+        if not cache.add(key, 1, timeout=window):
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, timeout=window)
+    except Exception:
+        # A cache outage must not turn a 401 into a 500: the wrong key is still refused.
+        logger.warning("API key failure counter unavailable", exc_info=True)
     return unauthorized(message)
 
 
 def _throttle(request: HttpRequest) -> None:
     limit = int(settings.STUDIO_API_KEY_FAILURE_LIMIT)
-    if limit and int(cache.get(_failure_key(request)) or 0) >= limit:
+    if not limit:
+        return
+    try:
+        failures = int(cache.get(_failure_key(request)) or 0)
+    except Exception:
+        # A cache (Redis) outage must not take the API down with it: let the request through.
+        logger.warning("API key failure counter unavailable; not throttling", exc_info=True)
+        return
+    if failures >= limit:
         window = int(settings.STUDIO_API_KEY_FAILURE_WINDOW)
         raise ApiError(
             429,

@@ -77,10 +77,13 @@ class Session:
 
     def __init__(self, stack: Stack, creds: dict[str, str]) -> None:
         self.stack = stack
+        # Idle connections are dropped before gunicorn's 2 s keep-alive closes them: reusing one
+        # the server is closing is a client-side race (a reset), not an answer of the server.
+        limits = httpx.Limits(keepalive_expiry=1.0)
         self.api = httpx.Client(
-            base_url=stack.url, headers={"Authorization": f"Bearer {creds['key']}"}, timeout=120
+            base_url=stack.url, headers={"Authorization": f"Bearer {creds['key']}"}, timeout=120, limits=limits
         )
-        self.web = httpx.Client(base_url=stack.url, timeout=120, follow_redirects=False)
+        self.web = httpx.Client(base_url=stack.url, timeout=120, follow_redirects=False, limits=limits)
         page = self.web.get("/accounts/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         assert token, "the sign-in page has a CSRF token"

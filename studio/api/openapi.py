@@ -247,6 +247,8 @@ SCHEMAS: dict[str, Any] = {
             "model": {"type": "string", "examples": ["gpt-image-2", "auto"],
                       "description": "Omitted or `auto`: the cheapest model that does what is asked "
                       "(the 202 answer names it, with `autoReason`)."},
+            "priority": {"type": "string", "enum": ["normal", "low"], "default": "normal",
+                         "description": "`low`: runs behind interactive jobs (batch work)."},
             "webhookUrl": {"type": "string", "format": "uri", "description": "Public http(s) URL; "
                            "private, loopback and link-local addresses are refused."},
             "webhookEvents": {"type": "array", "items": {"type": "string", "enum": ["progress", "completed", "failed"]},

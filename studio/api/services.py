@@ -15,7 +15,7 @@ from studio.api.auth import ApiContext
 from studio.api.errors import ApiError
 from studio.api.idempotency import Claim, attach_job
 from studio.api.webhooks import register_job_webhook
-from studio.models import Job
+from studio.models import Job, JobPriority
 from studio.services.db import transient_retry
 from studio.services.jobs import JobSpec, fail_job, submit_job
 from studio.services.jobs.submit import Dispatch
@@ -81,6 +81,7 @@ def submit_api_job(
     webhook: WebhookRequest | None = None,
     accepted_for: Callable[[Job], bytes] | None = None,
     run_here: bool = False,
+    priority: int = JobPriority.NORMAL,
 ) -> Job:
     """Hold credits and create the job (with its webhook and idempotency link) in one
     transaction; enqueue on commit. `accepted_for` renders the 202 answer that the
@@ -96,7 +97,7 @@ def submit_api_job(
     try:
         job = _create_api_job(
             ctx=ctx, spec=spec, claim=claim, webhook=webhook, accepted_for=accepted_for, created=created,
-            dispatch="caller" if run_here else "queue_or_raise",
+            dispatch="caller" if run_here else "queue_or_raise", priority=priority,
         )
     except QUEUE_ERRORS:
         job = created[-1] if created else None
@@ -119,9 +120,10 @@ def _create_api_job(
     accepted_for: Callable[[Job], bytes] | None,
     created: list[Job],
     dispatch: Dispatch,
+    priority: int = JobPriority.NORMAL,
 ) -> Job:
     with transaction.atomic():
-        job = submit_job(membership=ctx.membership, spec=spec, source="api", dispatch=dispatch)
+        job = submit_job(membership=ctx.membership, spec=spec, source="api", dispatch=dispatch, priority=priority)
         created.append(job)
         if webhook is not None:
             register_job_webhook(job=job, api_key=ctx.key, url=webhook.url, events=webhook.events, base_url=webhook.base_url)

@@ -22,7 +22,7 @@ from studio.api.idempotency import Claim, run_idempotent
 from studio.api.resources import image_id_from_token, job_resource
 from studio.api.services import WebhookRequest, submit_api_job
 from studio.api.webhooks import UnsafeTarget, check_webhook_url, parse_events
-from studio.models import Job, JobStatus
+from studio.models import Job, JobPriority, JobStatus
 from studio.services.auto_model import AUTO, AutoChoice, choose_auto_model, is_auto
 from studio.services.errors import PermissionDenied, StudioError
 from studio.services.jobs import Upload, cancel_job, validate_job
@@ -134,6 +134,9 @@ def generate(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             model = AUTO
         if not isinstance(model, str):
             raise ApiError(400, "validation_error", "model must be a string (see GET /v1/models).", param="model")
+        priority = fields.get("priority", "normal")
+        if priority not in ("normal", "low"):
+            raise ApiError(400, "validation_error", 'priority must be "normal" or "low".', param="priority")
         references, mask = _references(fields, body)
         auto: AutoChoice | None = None
         try:
@@ -168,7 +171,11 @@ def generate(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             def accepted(job: Job) -> bytes:
                 return accepted_body(job, auto_reason=auto.reason if auto else "")
 
-            job = submit_api_job(ctx=ctx, spec=spec, claim=claim, webhook=webhook, accepted_for=accepted)
+            job = submit_api_job(
+                ctx=ctx, spec=spec, claim=claim, webhook=webhook, accepted_for=accepted,
+                # "low": scripts and backfills wait behind interactive work (the dispatcher's first key).
+                priority=JobPriority.LOW if priority == "low" else JobPriority.NORMAL,
+            )
         except StudioError as exc:
             raise from_domain(exc, params=PARAMS) from None
         response = HttpResponse(accepted(job), status=202, content_type="application/json")

@@ -282,3 +282,15 @@ def test_a_queued_job_shows_its_fair_position_and_what_it_waits_for(
     assert jobs.claim_job(job_id=theirs[0].pk) is not None
     body = api.get(f"/v2/jobs/{mine}").json()
     assert body["queuePosition"] == 1 and body["waitingFor"].startswith("Waiting for ")
+
+
+def test_priority_low_marks_the_job_and_anything_else_is_refused(api, designer, gpt_model):
+    from studio.models import JobPriority
+
+    low = post(api, {"model": "gpt-image-test", "prompt": "a backfill", "priority": "low"})
+    assert low.status_code == 202
+    assert Job.objects.get(public_id=low.json()["jobId"]).priority == JobPriority.LOW
+    normal = post(api, {"model": "gpt-image-test", "prompt": "now"})
+    assert Job.objects.get(public_id=normal.json()["jobId"]).priority == JobPriority.NORMAL
+    assert error_of(post(api, {"model": "gpt-image-test", "prompt": "x", "priority": "urgent"}), 400)["param"] == "priority"
+    assert Job.objects.count() == 2

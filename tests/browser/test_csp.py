@@ -50,8 +50,9 @@ def test_pages_work_under_the_policy_without_violations(
     page.goto("/")
     choice = page.locator("#model-list input[type=radio][name=model]:not(:disabled):not(:checked)").last
     slug = choice.get_attribute("value")
+    page.locator("#mp-button").click()  # the picker is a popover: open it, then pick
     with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true") as swapped:
-        choice.locator("xpath=..").click()
+        page.locator(f'.mp-opt[data-slug="{slug}"]').click()
     assert swapped.value.status == 200
     assert slug and f"model={slug}" in swapped.value.url
     page.wait_for_load_state("networkidle")

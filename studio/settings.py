@@ -425,7 +425,7 @@ CONTENT_SECURITY_POLICY = {
 }
 # Features no page of ours uses, refused for the page and anything it might embed.
 STUDIO_PERMISSIONS_POLICY = (
-    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
     "accelerometer=(), gyroscope=(), magnetometer=()"
 )
 

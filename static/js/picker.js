@@ -35,13 +35,14 @@
 
   // Read from the radio list itself, so each model's text is in the page once.
   function models() {
+    var allDemo = !!$("#model-list[data-all-demo]");
     return $$("#model-list label.m").map(function (label) {
       var set = label.closest("fieldset"), text = function (sel) { var n = label.querySelector(sel); return n ? n.textContent.trim() : ""; };
       return {
         slug: label.querySelector("input").value, name: text("b"), price: parseInt(text(".cr"), 10),
         tier: set.dataset.tier, tierName: set.querySelector("legend").textContent.trim(), family: text(".f"),
         badges: $$(".bs i", label).map(function (i) { return i.textContent; }), desc: text(".d"), blocked: text(".why"),
-        demo: !!label.querySelector(".demo"), input: label.querySelector("input")
+        demo: allDemo || !!label.querySelector(".demo"), input: label.querySelector("input")
       };
     });
   }

@@ -229,3 +229,15 @@ def test_studio_page_weighs_under_150_kb(designer_client, designer, django_captu
     weight = len(html) + sum(Path(finders.find(a.decode())).stat().st_size for a in set(assets))
     print(f"\nstudio page weight: {weight} bytes ({weight / 1024:.1f} KB), HTML {len(html)}")
     assert weight < PAGE_BUDGET
+
+
+def test_keyless_install_says_demo_once_and_prices_free_renders_honestly(designer_client, designer, settings):
+    """With no provider key every row would repeat "demo render": the picker says it once, and the
+    price line says why a demo render costs nothing (and what the model costs once it is live)."""
+    settings.STUDIO_DEMO_CHARGE = False
+    sync_catalog()
+    html = designer_client.get(reverse("studio:home"), {"model": "gpt-image-1-mini-low"}).content.decode()
+    assert 'id="all-demo"' in html and "at no charge" in html and 'data-all-demo="1"' in html
+    assert '<small class="demo">' not in html
+    assert "Demo render: no charge (2 credits per image once OpenAI Images is configured)" in html
+    assert "1 × 0 = </span><strong>0 credits</strong>" in html

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from gallery.models import Image
 from providers.models import CatalogModel
 from providers.registry import route_for_model
@@ -51,6 +53,18 @@ class ComposerState:
     def shortfall(self) -> int:
         """Credits missing for the quoted request (0 when the balance covers it)."""
         return max(self.quote.total - self.quote.balance, 0) if self.quote else 0
+
+    @property
+    def all_demo(self) -> bool:
+        """Every model on the menu is drawn by the local renderer (an install with no provider key):
+        the picker says so once instead of on each of ~70 rows."""
+        entries = [e for _, group in self.menu for e in group]
+        return bool(entries) and all(e.is_demo for e in entries)
+
+    @property
+    def demo_free(self) -> bool:
+        """Demo renders cost nothing (the default): the catalogue prices are what a live model costs."""
+        return not settings.STUDIO_DEMO_CHARGE
 
     @property
     def free_references(self) -> int:

@@ -20,6 +20,7 @@ from urllib.parse import quote, quote_from_bytes
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.http import QueryDict
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -222,6 +223,11 @@ def client_as(world: World, role: str) -> Client:
 
 
 @pytest.mark.django_db
+@pytest.mark.skipif(
+    connection.vendor != "postgresql" and not os.environ.get("STUDIO_SWEEP"),
+    reason="the sweep (~58,000 requests, 4 minutes) runs where hostile input bites: PostgreSQL refuses NUL "
+    "bytes and lone surrogates that SQLite stores; CI runs it there (STUDIO_SWEEP=1 forces it here)",
+)
 def test_no_hostile_input_reaches_a_5xx(
     make_model: Callable[..., CatalogModel], team: Team, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:

@@ -137,6 +137,7 @@ class AuditAction(models.TextChoices):
     LIMITS_CHANGED = "member.limits_changed", "Changed cap or refill"
     TIER_ACCESS = "access.tier", "Changed tier access"
     MODEL_ACCESS = "access.model", "Changed model access"
+    CONCURRENCY_CAP = "access.concurrency", "Changed running jobs per member"
     TEAM_DELETED = "team.deleted", "Deleted the team"
     SIGNED_IN = "security.signed_in", "Signed in"
     SIGN_IN_FAILED = "security.sign_in_failed", "Failed sign-in"

@@ -2,8 +2,9 @@
 
 Lock order (write it nowhere else; follow it everywhere):
   1. job rows, each `select_for_update(no_key=True, of=("self",))`, in id order when several;
-  1b. while claiming a job of a provider with a limit, that provider's transaction-level
-     advisory lock (`studio.services.jobs.limits`), after the job row;
+  1b. while claiming a job of a member whose team caps running jobs per member, that
+     member's transaction-level advisory lock, after the job row; then, for a provider with
+     a limit, that provider's advisory lock (both in `studio.services.jobs.limits`);
   2. member and pool accounts, in id order (`credits.transfer_credits` does this);
   3. nothing else. Shared rows are never locked: not the catalogue (a job's foreign key to
      it needs FOR KEY SHARE, which FOR UPDATE on the catalogue row would block — the deadlock

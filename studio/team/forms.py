@@ -116,6 +116,11 @@ class ModelAccessForm(forms.Form):
     )
 
 
+class ConcurrencyCapForm(forms.Form):
+    # The range is the service's rule; the form only turns the text into a number.
+    max_running_per_member = forms.IntegerField(required=False, label="Running jobs per member")
+
+
 class LedgerFilterForm(forms.Form):
     member = forms.TypedChoiceField(label="Member", required=False, coerce=int, empty_value=None)
     kind = forms.ChoiceField(label="Kind", required=False)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("members/<int:member_id>/role/", members.member_role, name="member_role"),
     path("members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
     path("members/<int:member_id>/limits/", credits.member_limits, name="member_limits"),
+    path("members/concurrency/", members.member_concurrency, name="member_concurrency"),
     path("invitations/<int:invitation_id>/revoke/", members.invitation_revoke, name="invitation_revoke"),
     path("invite/<str:token>/", members.invitation, name="invitation"),
     path("credits/", credits.credits_page, name="credits"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from studio.models import AuditAction, AuditEvent, Job, Membership, ModelAccessRule
@@ -134,3 +135,39 @@ def test_access_table_saves_every_setting_at_once_or_nothing(admin_client_, admi
     assert model_block_reason(membership=fresh(admin_member), model=ultra) == ""
     again = admin_client_.post(reverse("team:access"), good)
     assert again.status_code == 302 and ModelAccessRule.objects.count() == 2
+
+
+def test_the_member_concurrency_cap_is_set_on_the_members_page_checked_and_audited(admin_client_, admin_member, designer):
+    url = reverse("team:member_concurrency")
+    page = admin_client_.get(reverse("team:members")).content.decode()
+    assert f'action="{url}"' in page and 'placeholder="no cap"' in page and "Now: no cap" in page
+
+    assert admin_client_.post(url, {"max_running_per_member": "8"}).status_code == 302
+    fresh_admin = fresh(admin_member)
+    assert fresh_admin.team.max_running_per_member == 8
+    event = AuditEvent.objects.get(action=AuditAction.CONCURRENCY_CAP)
+    assert (event.before, event.after) == ({"max_running_per_member": "no cap"}, {"max_running_per_member": 8})
+    assert "Now: 8 at once" in admin_client_.get(reverse("team:members")).content.decode()
+
+    for bad, message in (("65", "from 1 to 64"), ("-1", "from 1 to 64"), ("eight", "whole number")):
+        response = admin_client_.post(url, {"max_running_per_member": bad})
+        assert response.status_code == 400 and message in response.content.decode()
+        # htmx swaps only 2xx answers: the panel comes back as a 200 that shows the error.
+        panel = admin_client_.post(url, {"max_running_per_member": bad}, HTTP_HX_REQUEST="true").content.decode()
+        assert 'id="concurrency-panel"' in panel and "<html" not in panel
+        assert 'role="alert"' in panel and message in panel
+    assert fresh(admin_member).team.max_running_per_member == 8
+
+    panel = admin_client_.post(url, {"max_running_per_member": ""}, HTTP_HX_REQUEST="true").content.decode()
+    assert "No cap" in panel and "Now: no cap" in panel and fresh(admin_member).team.max_running_per_member == 0
+    assert AuditEvent.objects.filter(action=AuditAction.CONCURRENCY_CAP).count() == 2
+    # Saving the same value again writes nothing to the trail.
+    admin_client_.post(url, {"max_running_per_member": ""})
+    assert AuditEvent.objects.filter(action=AuditAction.CONCURRENCY_CAP).count() == 2
+
+    with pytest.raises(PermissionDenied):
+        team_services.set_member_concurrency_cap(actor=designer, cap=2)
+    designer_client = Client()
+    designer_client.force_login(designer.user)
+    assert designer_client.post(url, {"max_running_per_member": "2"}).status_code == 403
+    assert fresh(admin_member).team.max_running_per_member == 0

@@ -97,6 +97,9 @@ MATRIX: dict[str, Row] = {
         data=lambda w: {"monthly_cap": "100", "monthly_refill": ""},
         changes=MANAGERS,
     ),
+    "member_concurrency": Row(
+        get=NOT_ALLOWED, post=MANAGER_ACTION_HOME, data=lambda w: {"max_running_per_member": "3"}, changes=MANAGERS
+    ),
     "invitation_revoke": Row(
         get=NOT_ALLOWED,
         post=MANAGER_ACTION_ON_A,
@@ -190,6 +193,7 @@ def fingerprint(team: Team) -> tuple[Any, ...]:
         sorted(Invitation.objects.filter(team=team).values_list("pk", "revoked_at", "accepted_at")),
         AuditEvent.objects.filter(team=team).count(),
         TeamClosure.objects.filter(team=team).exists(),
+        Team.objects.filter(pk=team.pk).values_list("max_running_per_member", flat=True).get(),
     )
 
 
@@ -213,7 +217,7 @@ def test_matrix_cell(world: World, name: str, method: str, role: str):
         assert response["Location"].startswith(reverse("login"))
     if method == "POST" and role in row.changes and expected == 302:
         assert fingerprint(world.team) != before_a, f"{method} {url} as {role} reported success but changed nothing"
-    elif role == "outsider" and method == "POST" and name in ("member_invite", "access", "access_tier", "access_model"):
+    elif role == "outsider" and method == "POST" and name in ("member_invite", "member_concurrency", "access", "access_tier", "access_model"):
         assert fingerprint(world.team) == before_a
         assert fingerprint(world.other) != before_b, "the outsider's action should land on their own team"
     else:

@@ -50,10 +50,9 @@ def candidates(*, now: datetime | None = None) -> list[dict[str, object]]:
         .annotate(first=Min("pk"))
     )
     caps = dict(Team.objects.filter(pk__in={g["team_id"] for g in groups}).values_list("pk", "max_running_per_member"))
-    eligible = [
-        g for g in groups
-        if not caps.get(g["team_id"]) or by_member.get((g["team_id"], g["user_id"]), 0) < caps[g["team_id"]]
-    ]
+    for g in groups:
+        g["cap"] = caps.get(g["team_id"]) or 0
+    eligible = [g for g in groups if not g["cap"] or by_member.get((g["team_id"], g["user_id"]), 0) < g["cap"]]
     eligible.sort(
         key=lambda g: (
             g["priority"], by_team[g["team_id"]], by_member.get((g["team_id"], g["user_id"]), 0), g["first"]
@@ -101,7 +100,7 @@ def dispatch_next() -> Job | None:
     now = timezone.now()
     order, waits = next_groups(now=now)
     for i, group in enumerate(order):
-        job = claim_first(jobs=_group_jobs(group, now))
+        job = claim_first(jobs=_group_jobs(group, now), member_cap=int(group["cap"]))
         if job is not None:
             if i + 1 < len(order) or limits.blocked_for(family=job.provider_family, model_slug=job.model_slug) is None:
                 # There may be room for more (a window that just opened frees several calls

@@ -111,11 +111,30 @@ def blocked_for(*, family: str, model_slug: str, now: datetime | None = None) ->
     return None
 
 
-def _lock_family(family: str) -> None:
+def _advisory_lock(name: str) -> None:
     if connection.vendor == "postgresql":
-        key = zlib.crc32(f"studio-provider:{family}".encode()) - 2**31
+        key = zlib.crc32(name.encode()) - 2**31
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _lock_family(family: str) -> None:
+    _advisory_lock(f"studio-provider:{family}")
+
+
+def member_has_room(*, job: Job, cap: int) -> bool:
+    """Inside the claim's transaction: may the job's member start one more under the team's cap?
+
+    The dispatcher's count is read without a lock, so two free slots could both start a
+    member's cap + 1st job. Under the member's advisory lock, held to the claim's commit,
+    the count is re-read (a fresh snapshot per statement) and sees the other slot's claim.
+    SQLite has one writer at a time, so the count is already exact there.
+    """
+    if not cap:
+        return True
+    _advisory_lock(f"studio-member:{job.team_id}:{job.user_id}")
+    running = Job.objects.filter(team_id=job.team_id, user_id=job.user_id, status=JobStatus.RUNNING).count()
+    return running < cap
 
 
 def acquire(*, job: Job, now: datetime | None = None) -> float | None:

@@ -46,7 +46,7 @@ def claim_job(*, job_id: int) -> Job | None:
 
 
 @transient_retry
-def claim_first(*, jobs: QuerySet[Job]) -> Job | None:
+def claim_first(*, jobs: QuerySet[Job], member_cap: int = 0) -> Job | None:
     """Claim the oldest of these queued jobs that no other claim holds (SKIP LOCKED on PostgreSQL).
 
     Many free slots pick the same group at once; skipping the row another slot has locked
@@ -59,6 +59,8 @@ def claim_first(*, jobs: QuerySet[Job]) -> Job | None:
             .order_by("pk")
             .first()
         )
+        if job is not None and not limits.member_has_room(job=job, cap=member_cap):
+            return None  # the member reached the team's cap since the dispatcher counted
         return _claim_locked(job)
 
 

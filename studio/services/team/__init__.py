@@ -7,11 +7,13 @@ can write `from studio.services import team` and `team.grant(...)`.
 from __future__ import annotations
 
 from studio.services.team.access import (
+    MAX_RUNNING_PER_MEMBER,
     MODEL_SETTINGS,
     TeamAccess,
     model_block_reason,
     require_manager,
     require_same_team,
+    set_member_concurrency_cap,
     set_model_access,
     set_tier_access,
     team_access,
@@ -53,6 +55,7 @@ __all__ = [
     "ASSIGNABLE_ROLES",
     "INVITATION_DAYS",
     "MEMO_MAX",
+    "MAX_RUNNING_PER_MEMBER",
     "MODEL_SETTINGS",
     "CreditMove",
     "IssuedInvitation",
@@ -80,6 +83,7 @@ __all__ = [
     "run_monthly_refills",
     "send_invitation_email",
     "set_limits",
+    "set_member_concurrency_cap",
     "set_model_access",
     "set_tier_access",
     "switch_team",

@@ -8,11 +8,13 @@ from django.db import transaction
 
 from providers.models import CatalogModel, Tier
 from providers.registry import route_for_model
-from studio.models import AccessEffect, AuditAction, Membership, ModelAccessRule
+from studio.models import AccessEffect, AuditAction, Membership, ModelAccessRule, Team
 from studio.services.errors import PermissionDenied, ValidationFailed
 from studio.services.team.audit import log_event
 
 MODEL_SETTINGS = ("inherit", AccessEffect.ALLOW.value, AccessEffect.BLOCK.value)
+# Above this a cap no longer shares anything: one worker process runs 64 jobs at once.
+MAX_RUNNING_PER_MEMBER = 64
 
 
 @dataclass(frozen=True)
@@ -133,3 +135,32 @@ def set_model_access(*, actor: Membership, model: CatalogModel, setting: str) ->
             before={"model": model.slug, "access": before},
             after={"model": model.slug, "access": setting},
         )
+
+
+def set_member_concurrency_cap(*, actor: Membership, cap: int | None) -> bool:
+    """How many jobs one member may have running at once (None or 0: no cap). True if it changed.
+
+    The dispatcher passes a member at the cap over, so their other jobs wait queued and a
+    colleague's job takes the free slot; the cap is enforced under a lock at claim time.
+    """
+    require_manager(actor)
+    cap = cap or 0
+    if not 0 <= cap <= MAX_RUNNING_PER_MEMBER:
+        raise ValidationFailed(
+            {"max_running_per_member": f"Enter a number from 1 to {MAX_RUNNING_PER_MEMBER}, or leave it blank for no cap."}
+        )
+    with transaction.atomic():
+        before = Team.objects.filter(pk=actor.team_id).values_list("max_running_per_member", flat=True).get()
+        if before == cap:
+            return False
+        Team.objects.filter(pk=actor.team_id).update(max_running_per_member=cap)
+        log_event(
+            team=actor.team,
+            actor=actor.user,
+            action=AuditAction.CONCURRENCY_CAP,
+            target_label="running jobs per member",
+            before={"max_running_per_member": before or "no cap"},
+            after={"max_running_per_member": cap or "no cap"},
+        )
+    actor.team.max_running_per_member = cap
+    return True

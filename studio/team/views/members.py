@@ -11,12 +11,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from studio.http import add_form_errors
+from studio.http import add_form_errors, service_errors
 from studio.models import Invitation
 from studio.selectors import team as team_selectors
-from studio.services import team_admin
+from studio.services import team, team_admin
 from studio.services.errors import StudioError
-from studio.team.forms import InviteForm, RoleForm
+from studio.team.forms import ConcurrencyCapForm, InviteForm, RoleForm
 from studio.team.views.common import TeamRequest, done, error_status, manager_required, member_of_team, respond
 
 
@@ -37,6 +37,9 @@ def _members_context(request: TeamRequest, **extra: Any) -> dict[str, Any]:
         "rows": rows,
         "invitations": team_selectors.open_invitations(team=actor.team),
         "invite_form": InviteForm(actor=actor),
+        "cap": actor.team.max_running_per_member,
+        "cap_error": "",
+        "max_cap": team.MAX_RUNNING_PER_MEMBER,
     }
     context.update(extra)
     return context
@@ -170,3 +173,26 @@ def invitation(request: TeamRequest, token: str) -> HttpResponse:
         return render(request, "team/invitation.html", {"invitation": found, "problem": exc.message}, status=400)
     messages.success(request, f"Welcome to {joined.team.name}: you joined as {joined.get_role_display().lower()}.")
     return redirect("studio:home")
+
+
+@require_POST
+@manager_required
+def member_concurrency(request: TeamRequest) -> HttpResponse:
+    """The team's cap on jobs one member may have running at once (blank: no cap)."""
+    form = ConcurrencyCapForm(request.POST)
+    if not form.is_valid():
+        context = _members_context(request, cap_error="Enter a whole number, or leave it blank for no cap.")
+        return respond(request, "team/members.html", "concurrency-panel", context, status=400)
+    cap = form.cleaned_data["max_running_per_member"]
+    try:
+        changed = team.set_member_concurrency_cap(actor=request.membership, cap=cap)
+    except StudioError as exc:
+        context = _members_context(request, cap_error=" ".join(service_errors(exc).values()))
+        return respond(request, "team/members.html", "concurrency-panel", context, status=error_status(exc))
+    if not changed:
+        messages.info(request, "Nothing changed.")
+    elif cap:
+        messages.success(request, f"Each member may now run {cap} job{'s' if cap != 1 else ''} at once; the rest wait queued.")
+    else:
+        messages.success(request, "No cap: members' jobs start as worker slots free up.")
+    return done(request, "team/members.html", "concurrency-panel", "team:members", lambda: _members_context(request))

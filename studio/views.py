@@ -350,8 +350,10 @@ def my_credits(request: HtmxHttpRequest) -> HttpResponse:
         Transfer.objects.filter(debit=account) | Transfer.objects.filter(credit=account)
     ).select_related("job", "debit", "credit", "actor")
     page = Paginator(transfers.order_by("-created_at", "-id"), 50).get_page(request.GET.get("page"))
+    # Free demo renders move no credits, so no ledger row: listed apart, at 0, so nobody wonders.
+    demo = Job.objects.filter(user=membership.user, team=membership.team, is_demo=True, credits_held=0)
     return render(
         request,
         "studio/credits.html",
-        {"balance": balance, "page": page, "account": account},
+        {"balance": balance, "page": page, "account": account, "demo_jobs": demo.order_by("-created_at")[:20]},
     )

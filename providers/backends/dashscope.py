@@ -46,7 +46,8 @@ class DashScopeAdapter(ProviderAdapter):
                 self,
                 request,
                 lambda index, n: self._task_one(request, index, n),
-                per_call=images_per_call(request, 4),
+                # qwen-image takes n = 1 only (DashScope model page, issue 14 audit); wanx takes up to 4 per task.
+                per_call=1 if request.remote_model == "qwen-image" else images_per_call(request, 4),
                 first_poll=5.0,
             )
         # The synchronous multimodal route answers with result URLs that live 24 h: they

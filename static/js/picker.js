@@ -39,21 +39,24 @@
     return $$("#model-list label.m").map(function (label) {
       var set = label.closest("fieldset"), text = function (sel) { var n = label.querySelector(sel); return n ? n.textContent.trim() : ""; };
       return {
-        slug: label.querySelector("input").value, name: text("b"), price: parseInt(text(".cr"), 10),
+        slug: label.querySelector("input").value, name: text("b"), price: parseInt(text(".cr"), 10) || 0, cost: text(".cr"),
         tier: set.dataset.tier, tierName: set.querySelector("legend").textContent.trim(), family: text(".f"),
         badges: $$(".bs i", label).map(function (i) { return i.textContent; }), desc: text(".d"), blocked: text(".why"),
         demo: allDemo || !!label.querySelector(".demo"), input: label.querySelector("input")
       };
     });
   }
+  function spoken(m) { return m.cost.replace("cr/image", "credits per image"); }
   function current() { return models().filter(function (m) { return m.input.checked; })[0]; }
 
   function summary() {
     var m = current(), button = $("#mp-button"), chip = $("#st-model");
     if (!m || !button) return;
-    button.querySelector(".mp-b-name").textContent = m.name;
-    button.querySelector(".mp-b-meta").textContent = m.price + " cr/image · " + m.tierName;
-    if (chip) chip.textContent = m.name;
+    // Auto: the model it picks is the options fragment's (re-rendered on each change).
+    var o = $("#composer-options"), name = m.slug === "auto" && o ? "Auto: " + o.dataset.name : m.name;
+    button.querySelector(".mp-b-name").textContent = name;
+    button.querySelector(".mp-b-meta").textContent = m.cost + " · " + m.tierName;
+    if (chip) chip.textContent = name;
   }
 
   function build() {
@@ -110,11 +113,11 @@
     if (m.blocked) opt.setAttribute("aria-disabled", "true");
     opt.append(
       el("span", { className: "n", textContent: m.name }),
-      el("span", { className: "p", textContent: m.price + " cr" }),
+      el("span", { className: "p", textContent: m.cost.replace("/image", "") }),
       el("span", { className: "b", textContent: [m.family].concat(m.badges, m.demo ? ["demo render"] : []).join(" · ") })
     );
     if (m.blocked) opt.appendChild(el("span", { className: "w", textContent: m.blocked }));
-    opt.setAttribute("aria-label", m.name + ", " + m.price + " credits per image" + (m.badges.length ? ", " + m.badges.join(", ") : "") + (m.blocked ? ". " + m.blocked : ""));
+    opt.setAttribute("aria-label", m.name + ", " + spoken(m) + (m.badges.length ? ", " + m.badges.join(", ") : "") + (m.blocked ? ". " + m.blocked : ""));
     var fav = favs.indexOf(m.slug) >= 0;
     var star = el("button", { type: "button", className: "mp-fav", textContent: fav ? "★" : "☆" },
       { "aria-pressed": String(fav), "aria-label": "Favourite " + m.name, "data-fav": m.slug });
@@ -176,7 +179,7 @@
     var m = models().filter(function (x) { return x.slug === opt.dataset.slug; })[0];
     if (!m) return;
     ui.desc.textContent = "";
-    ui.desc.append(el("b", { textContent: m.name + " · " + m.tierName + " · " + m.price + " credits per image" }),
+    ui.desc.append(el("b", { textContent: m.name + " · " + m.tierName + " · " + spoken(m) }),
       doc.createTextNode(m.blocked ? m.blocked : m.desc));
   }
 

@@ -186,7 +186,10 @@ def generate(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
 
 
 def accepted_body(job: Job, *, auto_reason: str = "") -> bytes:
-    body = {"jobId": str(job.public_id), "status": "QUEUED"}
+    body: dict[str, Any] = {"jobId": str(job.public_id), "status": "QUEUED"}
+    if job.is_demo:
+        # Seed 002's 202 is {jobId, status}; the job resource carries isDemo always, this only when true.
+        body["isDemo"] = True
     if auto_reason:
         body |= {"model": job.model_slug, "autoReason": auto_reason}
     return json.dumps(body).encode()

@@ -172,8 +172,13 @@ def hold_credits(*, job: Job) -> Transfer | None:
             kind=TransferKind.HOLD,
             job=job,
             actor=job.user,
-            memo=f"{job.count} × {job.model_slug}",
+            memo=f"{job.count} × {job.model_slug}{_demo_note(job)}",
         )
+
+
+def _demo_note(job: Job) -> str:
+    # Only where STUDIO_DEMO_CHARGE bills placeholders: the ledger must still say what was bought.
+    return " (demo render)" if job.is_demo else ""
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -223,7 +228,7 @@ def settle_job_credits(*, job_id: int, delivered: int) -> Job:
                 amount=charge,
                 kind=TransferKind.CHARGE,
                 job=job,
-                memo=f"{delivered} × {job.model_slug}",
+                memo=f"{delivered} × {job.model_slug}{_demo_note(job)}",
             )
         remainder = job.credits_held - charge
         if remainder:

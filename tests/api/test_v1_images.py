@@ -280,3 +280,12 @@ def test_a_quality_sibling_is_never_a_retired_models_entry(designer):
     gpt2 = CatalogModel.objects.get(slug="gpt-image-2")
     assert choose_quality_model(ctx, gpt2, "low").slug == "gpt-image-2-mini"
     assert choose_quality_model(ctx, gpt2, "high").slug == "gpt-image-2-hd"
+
+
+def test_a_free_demo_render_says_so_and_charges_nothing(api, designer, gpt_model, settings):
+    # v1 is OpenAI's snake_case shape, so the flag is `is_demo` there (`isDemo` on /v2).
+    settings.STUDIO_DEMO_CHARGE = False
+    body = generate(api, {"model": "gpt-image-test", "prompt": "a red fox", "n": 2}).json()
+    assert body["is_demo"] is True and body["usage"]["credits"] == 0 and len(body["data"]) == 2
+    job = Job.objects.get(public_id=body["id"])
+    assert (job.is_demo, job.credits_held, job.credits_charged) == (True, 0, 0)

@@ -294,3 +294,23 @@ def test_priority_low_marks_the_job_and_anything_else_is_refused(api, designer, 
     assert Job.objects.get(public_id=normal.json()["jobId"]).priority == JobPriority.NORMAL
     assert error_of(post(api, {"model": "gpt-image-test", "prompt": "x", "priority": "urgent"}), 400)["param"] == "priority"
     assert Job.objects.count() == 2
+
+
+def test_a_free_demo_render_says_so_and_costs_nothing(api, designer, gpt_model, settings, django_capture_on_commit_callbacks):
+    # No OPENAI_API_KEY in the suite: the local renderer draws, and by default a placeholder is free.
+    settings.STUDIO_DEMO_CHARGE = False
+    with django_capture_on_commit_callbacks(execute=True):
+        accepted = post(api, {"model": "gpt-image-test", "prompt": "a red kite", "params": {"count": 2}})
+    assert accepted.status_code == 202 and accepted.json()["isDemo"] is True
+    body = api.get(f"/v2/jobs/{accepted.json()['jobId']}").json()
+    assert body["status"] == "SUCCEEDED" and body["isDemo"] is True
+    assert body["cost"] == {"held": 0, "charged": 0, "returned": 0}
+    assert balance(designer) == 1000 and not Transfer.objects.filter(job__public_id=body["jobId"]).exists()
+
+
+def test_a_real_provider_job_does_not_claim_to_be_a_demo(api, gpt_model, settings, django_capture_on_commit_callbacks):
+    settings.OPENAI_API_KEY = "sk-test"  # configured: the model's own provider serves it (not run here)
+    with django_capture_on_commit_callbacks(execute=False):
+        accepted = post(api, {"model": "gpt-image-test", "prompt": "a red kite"})
+    assert accepted.status_code == 202 and "isDemo" not in accepted.json()
+    assert api.get(f"/v2/jobs/{accepted.json()['jobId']}").json()["isDemo"] is False

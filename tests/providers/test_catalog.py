@@ -202,6 +202,12 @@ def test_capabilities_match_the_provider_documents(entries: list[dict[str, Any]]
         ("recraft-v4-pro", "default", "4:3", (2432, 1792)),
         ("flux-1-ultra", "default", "16:9", (2752, 1536)),
         ("ideogram-v3", "default", "16:9", (1312, 736)),
+        ("ideogram-v2", "default", "16:9", (1312, 736)),  # 1280x768 is 5:3
+        # Kontext pro/max: ~1 MP on FLUX.1 Kontext's grid at the requested ratio, not 000's FLUX.2 sizes.
+        ("flux-kontext-pro", "default", "1:1", (1024, 1024)),
+        ("flux-kontext-pro", "default", "16:9", (1392, 752)),
+        ("flux-kontext-max", "default", "9:16", (752, 1392)),
+        ("flux-kontext-max", "default", "21:9", (1568, 672)),
         ("gemini-3-pro-image", "2K", "1:1", (2048, 2048)),
         ("gemini-3-pro-image", "1K", "16:9", (1376, 768)),
         ("gemini-3-pro-image-hd", "4K", "16:9", (5504, 3072)),
@@ -410,3 +416,20 @@ def test_admin_lists_and_searches_models(synced: None, admin_client: Client) -> 
     assert response.status_code == 200
     assert "gemini-3-pro-image" in response.content.decode()
     assert admin_client.get(reverse("admin:providers_providerstatus_changelist")).status_code == 200
+
+
+def test_gpt_image_2_refuses_a_transparent_background_at_submit_from_the_catalogue(synced: None, designer: Any) -> None:
+    """gpt-image-2 answers 400 to background=transparent: the catalogue's `backgrounds` says so, and
+    the job service refuses it before anything is held (not a rule private to /v1)."""
+    from studio.models import Job
+    from studio.services.errors import ValidationFailed
+    from studio.services.jobs import validate_job
+
+    for slug in ("gpt-image-2-mini", "gpt-image-2", "gpt-image-2-hd"):
+        model = CatalogModel.objects.get(slug=slug)
+        assert "transparent" not in model.cap("backgrounds"), slug
+        with pytest.raises(ValidationFailed) as refused:
+            validate_job(membership=designer, model=slug, prompt="a logo", options={"background": "transparent"})
+        assert refused.value.errors["background"] == f"{model.display_name} does not offer a transparent background."
+    assert validate_job(membership=designer, model="gpt-image-2", prompt="a logo", options={"background": "opaque"})
+    assert not Job.objects.exists()

@@ -13,6 +13,7 @@ from providers.models import CatalogModel
 from providers.registry import route_for_model
 from studio.models import Job, Membership
 from studio.services.access import model_block_reason
+from studio.services.auto_model import AUTO, choose_auto_model
 from studio.services.composer.menu import MenuEntry, build_menu, model_badges, usable_models
 from studio.services.composer.references import collect_references, visible_images
 from studio.services.composer.threads import continuation_references, find_parent, uses_history
@@ -41,6 +42,10 @@ class ComposerState:
     parent_note: str = ""
     parent_error: str = ""
     edit_image: Image | None = None
+    # "Auto" is chosen: the model it picks and why, or why none can be picked.
+    auto: bool = False
+    auto_reason: str = ""
+    auto_error: str = ""
 
     @property
     def reserved_references(self) -> int:
@@ -105,8 +110,11 @@ def composer_state(
         state.edit_image = images[0]
 
     wanted = str(values.get("model") or "")
-    model = CatalogModel.objects.resolve(wanted) if wanted else None
+    state.auto = is_auto_choice(wanted)
+    model = CatalogModel.objects.resolve(wanted) if wanted and not state.auto else None
     usable = usable_models(full_menu)
+    if state.auto:
+        model = _auto_model(state, membership=membership, values=values)
     if model is None and state.edit_image is not None:
         model = _edit_model(image=state.edit_image, usable=usable)
     if model is None and state.references:
@@ -129,7 +137,7 @@ def composer_state(
     state.blocked_reason = model_block_reason(membership=membership, model=model)
     state.is_demo = route_for_model(model).is_demo
     state.badges = model_badges(model)
-    state.values["model"] = model.slug
+    state.values["model"] = AUTO if state.auto else model.slug
 
     parent_id = str(values.get("parent") or "")
     if parent_id:
@@ -156,6 +164,35 @@ def composer_state(
         state.references = state.references[: state.free_references]
     state.quote = quote_job(membership=membership, model=model, count=state.values["count"])
     return state
+
+
+def is_auto_choice(value: str) -> bool:
+    """The composer's "Auto" card (an empty model is not Auto here: the form always sends one)."""
+    return value.strip().lower() == AUTO
+
+
+def _count_of(values: Mapping[str, Any]) -> int:
+    try:
+        return max(int(values.get("count") or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _auto_model(state: ComposerState, *, membership: Membership, values: Mapping[str, Any]) -> CatalogModel | None:
+    """The model "Auto" would run this request on, as the API picks it (studio/services/auto_model.py)."""
+    try:
+        choice = choose_auto_model(
+            membership=membership,
+            references=len(state.references) + (1 if values.get("parent") else 0),
+            count=_count_of(values),
+            aspect_ratio=str(values.get("aspect_ratio") or "") or None,
+            resolution=str(values.get("resolution") or "") or None,
+        )
+    except ValidationFailed as exc:
+        state.auto_error = exc.errors.get("model", "")
+        return None
+    state.auto_reason = choice.reason
+    return choice.model
 
 
 def _apply_options(state: ComposerState, model: CatalogModel, values: Mapping[str, Any]) -> None:
@@ -243,6 +280,17 @@ def compose_job(
         if parent is None:
             raise ValidationFailed({"parent": "The result you wanted to continue from is not available."})
     references = collect_references(user=membership.user, image_ids=image_ids, uploads=uploads, order=order)
+    if is_auto_choice(values.get("model") or ""):
+        # The same choice as the API's: what this request asks, the parent's image counted as a reference.
+        choice = choose_auto_model(
+            membership=membership,
+            references=len(references) + (1 if parent is not None else 0),
+            mask=mask is not None,
+            count=_count_of(values),
+            aspect_ratio=values.get("aspect_ratio") or None,
+            resolution=values.get("resolution") or None,
+        )
+        values = {**values, "model": choice.model.slug}
     model = CatalogModel.objects.resolve(values.get("model") or "")
     if parent is not None and model is not None:
         references = continuation_references(parent=parent, model=model) + references

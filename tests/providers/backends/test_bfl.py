@@ -304,3 +304,29 @@ def test_batch_sizes_and_seeds() -> None:
     assert batch_sizes(3, 1) == [1, 1, 1]
     assert seed_for(None, 3) is None
     assert seed_for(2_147_483_647, 1) == 0
+
+
+def test_kontext_text_to_image_sends_the_ratio_and_answers_about_one_megapixel(respx_mock: respx.MockRouter) -> None:
+    """Kontext pro/max take `aspect_ratio` only and return ~1 MP on FLUX.1 Kontext's grid
+    (16:9 is 1392x752), not seed 000's 1920x1088: the catalogue's sizes are what comes back."""
+    from providers.catalog import load_catalog_data
+
+    entry = next(e for e in load_catalog_data() if e["slug"] == "flux-kontext-max")
+    width, height = entry["sizes"]["default"]["16:9"]
+    assert (width, height) == (1392, 752)
+    route = respx_mock.post(f"{BASE}/v1/flux-kontext-max").respond(json=accepted("kt"))
+    respx_mock.get(f"{POLL_HOST}/v1/get_result", params={"id": "kt"}).respond(
+        json={"id": "kt", "status": "Ready", "result": {"sample": DELIVERY, "seed": 7}}
+    )
+    respx_mock.get(DELIVERY).respond(content=make_png(width, height))
+    bfl = adapter()
+
+    submission = bfl.submit(make_request(remote_model="flux-kontext-max", width=width, height=height))
+    done = bfl.poll(reloaded(submission))
+
+    body = json.loads(route.calls[0].request.content)
+    assert body["aspect_ratio"] == "16:9" and "width" not in body and "input_image" not in body
+    assert body["output_format"] == "png"
+    image = done.result.images[0]
+    assert (image.width, image.height) == (1392, 752)
+    assert width * height < 1.1 * 1024 * 1024  # about one megapixel, as every Kontext ratio

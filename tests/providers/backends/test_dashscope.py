@@ -76,10 +76,21 @@ def test_more_than_four_images_is_two_tasks(respx_mock: respx.MockRouter) -> Non
         ]
     )
 
-    submission = DashScopeAdapter(api_key="k").submit(make_request(count=6))
+    submission = DashScopeAdapter(api_key="k").submit(make_request(model="wanx-v1", remote_model="wanx-v1", count=6))
 
     assert [json.loads(c.request.content)["parameters"]["n"] for c in create.calls] == [4, 2]
     assert [t["id"] for t in submission.state["tasks"]] == ["a", "b"]
+
+
+def test_qwen_image_takes_one_image_per_task_whatever_the_options(respx_mock: respx.MockRouter) -> None:
+    # qwen-image answers n > 1 with InvalidParameter; the 2.0 series (multimodal route) takes 1-6.
+    create = respx_mock.post(f"{BASE}/services/aigc/text2image/image-synthesis").mock(
+        side_effect=[httpx.Response(200, json=task(t, "PENDING")) for t in ("a", "b", "c")]
+    )
+
+    DashScopeAdapter(api_key="k").submit(make_request(count=3, options={"images_per_call": 4}))
+
+    assert [json.loads(c.request.content)["parameters"]["n"] for c in create.calls] == [1, 1, 1]
 
 
 def multimodal_answer(*urls: str) -> dict[str, Any]:
@@ -184,7 +195,8 @@ def test_a_refused_sub_image_is_a_refusal(respx_mock: respx.MockRouter) -> None:
     respx_mock.get(OSS).respond(content=make_png(1328, 1328))
     dashscope = DashScopeAdapter(api_key="k")
 
-    result = dashscope.poll(dashscope.submit(make_request(count=2))).result
+    # Two images in one task: a wanx model (qwen-image takes one image per task).
+    result = dashscope.poll(dashscope.submit(make_request(model="wanx-v1", remote_model="wanx-v1", count=2))).result
 
     assert result is not None
     assert len(result.images) == 1

@@ -201,3 +201,38 @@ def test_status_urls_off_fal_are_refused(respx_mock: respx.MockRouter) -> None:
         FalAdapter(api_key="k").submit(make_request())
 
     assert excinfo.value.code is ErrorCode.UPSTREAM_ERROR
+
+
+def catalogue_request(slug: str, **overrides: Any) -> GenerationRequest:
+    from providers.catalog import load_catalog_data
+
+    entry = next(e for e in load_catalog_data() if e["slug"] == slug)
+    width, height = entry["sizes"]["default"]["16:9"]
+    fields = {"model": slug, "remote_model": entry["remote_model"], "options": dict(entry.get("options") or {}),
+              "width": width, "height": height, "output_format": "png"}
+    return make_request(**{**fields, **overrides})
+
+
+def test_kling_image_to_image_sends_one_image_url_string(respx_mock: respx.MockRouter) -> None:
+    # fal's kling-image/v3 image-to-image takes a single `image_url`, not a list (issue 14, section 4).
+    create = respx_mock.post(f"{QUEUE}/fal-ai/kling-image/v3/image-to-image").respond(json=queued("k1"))
+    source = InputImage(make_png(16, 16), "image/png", 16, 16)
+
+    FalAdapter(api_key="k").submit(catalogue_request("kling-image", references=(source,)))
+
+    body = json.loads(create.calls[0].request.content)
+    assert isinstance(body["image_url"], str) and body["image_url"].startswith("data:image/png;base64,")
+    assert "image_urls" not in body and body["aspect_ratio"] == "16:9"
+
+
+def test_kontext_fast_draws_text_only_on_flux_dev_and_edits_on_kontext_dev(respx_mock: respx.MockRouter) -> None:
+    # fal-ai/flux-kontext/dev needs an image_url (a text-only job answers 422): text goes to flux/dev.
+    text = respx_mock.post(f"{QUEUE}/fal-ai/flux/dev").respond(json=queued("t1"))
+    edit = respx_mock.post(f"{QUEUE}/fal-ai/flux-kontext/dev").respond(json=queued("e1"))
+    fal = FalAdapter(api_key="k")
+
+    fal.submit(catalogue_request("flux-kontext-fast"))
+    fal.submit(catalogue_request("flux-kontext-fast", references=(InputImage(make_png(16, 16), "image/png", 16, 16),)))
+
+    assert "image_url" not in json.loads(text.calls[0].request.content)
+    assert json.loads(edit.calls[0].request.content)["image_url"].startswith("data:image/png;base64,")

@@ -28,8 +28,8 @@ def make_request(**overrides: Any) -> GenerationRequest:
         "remote_model": "ideogram-v3",
         "prompt": "a poster that says HELLO",
         "aspect_ratio": "16:9",
-        "width": 1280,
-        "height": 768,
+        "width": 1312,
+        "height": 736,
         "options": {"rendering_speed": "TURBO"},
     }
     fields.update(overrides)
@@ -62,7 +62,7 @@ def item(name: str, *, safe: bool = True, seed: int = 1) -> dict[str, Any]:
     return {
         "url": f"{EPHEMERAL}/{name}.png" if safe else "",
         "prompt": "expanded",
-        "resolution": "1280x768",
+        "resolution": "1312x736",
         "is_image_safe": safe,
         "seed": seed,
     }
@@ -72,8 +72,8 @@ def test_generate_sends_multipart_fields_and_downloads(respx_mock: respx.MockRou
     route = respx_mock.post(f"{BASE}/v1/ideogram-v3/generate").respond(
         json=answer(item("a", seed=12), item("b"))
     )
-    respx_mock.get(f"{EPHEMERAL}/a.png").respond(content=make_png(1280, 768))
-    respx_mock.get(f"{EPHEMERAL}/b.png").respond(content=make_png(1280, 768))
+    respx_mock.get(f"{EPHEMERAL}/a.png").respond(content=make_png(1312, 736))
+    respx_mock.get(f"{EPHEMERAL}/b.png").respond(content=make_png(1312, 736))
     progress: list[int] = []
 
     result = IdeogramAdapter(api_key="ideo-key").generate(
@@ -93,7 +93,7 @@ def test_generate_sends_multipart_fields_and_downloads(respx_mock: respx.MockRou
         "num_images": "2",
         "seed": "12",
     }
-    assert [(i.mime_type, i.width, i.height) for i in result.images] == [("image/png", 1280, 768)] * 2
+    assert [(i.mime_type, i.width, i.height) for i in result.images] == [("image/png", 1312, 736)] * 2
     assert result.seed == 12
     assert progress == [100]
 
@@ -105,7 +105,7 @@ def test_more_than_eight_images_takes_two_calls_with_distinct_seeds(respx_mock: 
             httpx.Response(200, json=answer(item("b0"), item("b1"))),
         ]
     )
-    respx_mock.get(url__startswith=EPHEMERAL).respond(content=make_png(1280, 768))
+    respx_mock.get(url__startswith=EPHEMERAL).respond(content=make_png(1312, 736))
 
     result = IdeogramAdapter(api_key="k").generate(make_request(count=10, seed=100))
 
@@ -141,7 +141,7 @@ def test_edit_inverts_the_mask_to_black_means_edit(respx_mock: respx.MockRouter)
 
 def test_one_reference_without_mask_is_a_remix(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.post(f"{BASE}/v1/ideogram-v3/remix").respond(json=answer(item("r")))
-    respx_mock.get(f"{EPHEMERAL}/r.png").respond(content=make_png(1280, 768))
+    respx_mock.get(f"{EPHEMERAL}/r.png").respond(content=make_png(1312, 736))
     source = InputImage(make_png(16, 16), "image/png", 16, 16)
 
     IdeogramAdapter(api_key="k").generate(
@@ -153,7 +153,7 @@ def test_one_reference_without_mask_is_a_remix(respx_mock: respx.MockRouter) -> 
 
 def test_several_references_are_repeated_style_reference_parts(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.post(f"{BASE}/v1/ideogram-v3/generate").respond(json=answer(item("s")))
-    respx_mock.get(f"{EPHEMERAL}/s.png").respond(content=make_png(1280, 768))
+    respx_mock.get(f"{EPHEMERAL}/s.png").respond(content=make_png(1312, 736))
     refs = tuple(InputImage(make_png(8, 8, c), "image/png", 8, 8) for c in ("red", "blue"))
 
     IdeogramAdapter(api_key="k").generate(make_request(references=refs))
@@ -164,7 +164,7 @@ def test_several_references_are_repeated_style_reference_parts(respx_mock: respx
 
 def test_unsafe_images_become_refusals(respx_mock: respx.MockRouter) -> None:
     respx_mock.post(f"{BASE}/v1/ideogram-v3/generate").respond(json=answer(item("ok"), item("x", safe=False)))
-    respx_mock.get(f"{EPHEMERAL}/ok.png").respond(content=make_png(1280, 768))
+    respx_mock.get(f"{EPHEMERAL}/ok.png").respond(content=make_png(1312, 736))
 
     result = IdeogramAdapter(api_key="k").generate(make_request(count=2))
 
@@ -220,7 +220,7 @@ def test_a_failing_second_call_keeps_the_first_images(respx_mock: respx.MockRout
             httpx.Response(429, json={"error": "Too many requests"}),
         ]
     )
-    respx_mock.get(url__startswith=EPHEMERAL).respond(content=make_png(1280, 768))
+    respx_mock.get(url__startswith=EPHEMERAL).respond(content=make_png(1312, 736))
 
     result = IdeogramAdapter(api_key="k").generate(make_request(count=9))
 
@@ -230,7 +230,7 @@ def test_a_failing_second_call_keeps_the_first_images(respx_mock: respx.MockRout
 
 def test_legacy_v2_models_use_the_json_generate_endpoint(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.post(f"{BASE}/generate").respond(json=answer(item("v2")))
-    respx_mock.get(f"{EPHEMERAL}/v2.png").respond(content=make_png(1280, 768))
+    respx_mock.get(f"{EPHEMERAL}/v2.png").respond(content=make_png(1312, 736))
 
     IdeogramAdapter(api_key="k").generate(make_request(remote_model="V_2_TURBO", options={}, seed=3))
 
@@ -247,7 +247,7 @@ def test_legacy_v2_models_use_the_json_generate_endpoint(respx_mock: respx.MockR
 
 def test_character_mode_sends_character_reference_images(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.post(f"{BASE}/v1/ideogram-v3/generate").respond(json=answer(item("c")))
-    respx_mock.get(f"{EPHEMERAL}/c.png").respond(content=make_png(1280, 768))
+    respx_mock.get(f"{EPHEMERAL}/c.png").respond(content=make_png(1312, 736))
     face = InputImage(make_png(8, 8), "image/png", 8, 8)
 
     IdeogramAdapter(api_key="k").generate(

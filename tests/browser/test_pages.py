@@ -61,6 +61,8 @@ def _job(member: Membership, model: CatalogModel, prompt: str, ratio: str, *, pa
     )
     if when is not None:
         Job.objects.filter(pk=job.pk).update(created_at=when)
+        # _image dates the image from this instance: the gallery then spans several days.
+        job.created_at = when
     return job
 
 
@@ -116,6 +118,8 @@ def _pages(cast: Cast) -> dict[str, list[tuple[str, str]]]:
             ("thread", reverse("studio:job_detail", args=[thread.public_id])),
             ("gallery", reverse("gallery:team")),
             ("my-images", reverse("gallery:mine")),
+            ("gallery-by-day", reverse("gallery:team") + "?group=day"),
+            ("my-images-by-thread", reverse("gallery:mine") + "?group=thread"),
             ("boards", reverse("gallery:boards")),
             ("board", reverse("gallery:board", args=[cast.board.pk])),
             ("image", reverse("gallery:detail", args=[cast.images[-1].pk])),

@@ -124,3 +124,12 @@ def test_an_unknown_grouping_gets_a_message(cast, make_image):
     assert response.status_code == 200
     assert "Unknown grouping." in response.content.decode()
     assert headings(response) == []
+
+
+def test_clearing_the_filters_keeps_the_grouping(cast, make_image):
+    make_image(cast.owner, prompt="a blue whale")
+    client = cast.client("owner")
+    html = client.get(reverse("gallery:mine"), {"group": "thread", "q": "zebra"}).content.decode()
+    assert '<a href="?group=thread">Clear them</a>' in html
+    assert '<a href="?group=thread" class="chip-clear">Clear all</a>' in html
+    assert headings(client.get(reverse("gallery:mine"), {"group": "thread"})) == ["a blue whale"]

@@ -23,6 +23,7 @@ from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.http import QueryDict
 
+from gallery.grouping import GROUPS
 from gallery.models import Board, BoardItem, Favourite, Image, ImageQuerySet
 
 PAGE_SIZE = 60
@@ -32,6 +33,7 @@ Q_MAX = 200
 # What a grid tile needs; the rest (params, the search vector...) stays in the table.
 TILE_FIELDS = (
     "pk",
+    "job_id",
     "created_at",
     "owner_id",
     "thumbnail",
@@ -66,6 +68,8 @@ class Filters:
     favourites: bool = False
     board: int | None = None
     sort: str = "new"
+    # How the page is shown, not what it holds: not a filter for `active` or "Clear all".
+    group: str = ""
     errors: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -91,6 +95,7 @@ class Filters:
         default_sort = default_sort_for(self.q)
         if self.sort != default_sort:
             items.append(("sort", self.sort))
+        items.append(("group", self.group))
         return [(key, value) for key, value in items if value]
 
     def query_string(self) -> str:
@@ -139,6 +144,10 @@ def parse_filters(params: QueryDict | dict[str, str]) -> Filters:
         if sort not in SORTS:
             errors["sort"] = "Unknown order."
         sort = "new"
+    group = text("group", 10)
+    if group not in GROUPS:
+        errors["group"] = "Unknown grouping."
+        group = ""
     return Filters(
         q=q,
         model=text("model"),
@@ -151,6 +160,7 @@ def parse_filters(params: QueryDict | dict[str, str]) -> Filters:
         favourites=text("fav", 5) in ("1", "on", "true"),
         board=board,
         sort=sort,
+        group=group,
         errors=errors,
     )
 

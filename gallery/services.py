@@ -5,6 +5,7 @@ boards and share links. Keyword-only, typed, and each owns its transaction.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -447,3 +448,25 @@ def lineage(*, image: Image, user: Any) -> dict[str, list[Image]]:
         "siblings": list(visible.filter(job_id=job_id).exclude(pk=image.pk)[:24]),
         "children": list(visible.filter(job__parent_id=job_id)[:24]),
     }
+
+
+# A gallery image sent as a reference is stored under this name (studio.services.composer
+# .references.image_upload): it is how a job remembers which gallery image it started from.
+GALLERY_INPUT_NAME = re.compile(r"gallery-(\d+)\.[a-z0-9]+")
+
+
+def edit_source(*, image: Image, user: Any, references: Sequence[Any]) -> Image | None:
+    """The gallery image this one was edited from, if `user` may see it (else None).
+
+    An edit ("Edit", a refinement that starts from the previous image) sends its source as
+    the first reference; a turn that continues a conversation instead (Gemini's history)
+    sends none, and its source is the parent job's first image.
+    """
+    first = min(references, key=lambda ref: ref.position, default=None)
+    match = GALLERY_INPUT_NAME.fullmatch(first.original_name) if first is not None else None
+    visible = Image.objects.visible_to(user).exclude(pk=image.pk)
+    if match:
+        return visible.filter(pk=int(match[1])).first()
+    if first is None and image.job.parent_id:
+        return visible.filter(job_id=image.job.parent_id).order_by("index").first()
+    return None

@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from gallery import browse
+from gallery import browse, grouping
 from gallery.models import Board, Image, ImageQuerySet
 from gallery.views.common import visible_board
 from providers.models import CatalogModel, Family
@@ -82,6 +82,8 @@ def _grid(
         "scope": scope,
         "title": title,
         "page": page,
+        "groups": grouping.group_images(page.images, group=filters.group, user=request.user),
+        "group_choices": grouping.GROUPS,
         "filters": filters,
         "errors": errors,
         "filter_query": query,

@@ -31,6 +31,7 @@ def _detail_context(request: HtmxHttpRequest, image: Any) -> dict[str, Any]:
     is_owner = image.owner_id == request.user.pk
     job = image.job
     params = image.params or {}
+    references = [i for i in job.inputs.all() if i.kind == "reference"]
     remix = {"model": image.model_slug, "prompt": image.prompt}
     if image.aspect_label:
         remix["aspect_ratio"] = image.aspect_label
@@ -40,7 +41,8 @@ def _detail_context(request: HtmxHttpRequest, image: Any) -> dict[str, Any]:
         "params": params,
         "is_owner": is_owner,
         "is_favourite": services.is_favourite(image=image, user=request.user),
-        "references": [i for i in job.inputs.all() if i.kind == "reference"],
+        "references": references,
+        "edit_source": services.edit_source(image=image, user=request.user, references=references),
         "lineage": services.lineage(image=image, user=request.user),
         "on_boards": services.boards_with_image(image=image, user=request.user),
         "my_boards": list(Board.objects.filter(owner=request.user).order_by("name")),

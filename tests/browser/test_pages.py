@@ -61,6 +61,8 @@ def _job(member: Membership, model: CatalogModel, prompt: str, ratio: str, *, pa
     )
     if when is not None:
         Job.objects.filter(pk=job.pk).update(created_at=when)
+        # _image dates the image from this instance: the gallery then spans several days.
+        job.created_at = when
     return job
 
 
@@ -116,6 +118,8 @@ def _pages(cast: Cast) -> dict[str, list[tuple[str, str]]]:
             ("thread", reverse("studio:job_detail", args=[thread.public_id])),
             ("gallery", reverse("gallery:team")),
             ("my-images", reverse("gallery:mine")),
+            ("gallery-by-day", reverse("gallery:team") + "?group=day"),
+            ("my-images-by-thread", reverse("gallery:mine") + "?group=thread"),
             ("boards", reverse("gallery:boards")),
             ("board", reverse("gallery:board", args=[cast.board.pk])),
             ("image", reverse("gallery:detail", args=[cast.images[-1].pk])),
@@ -378,3 +382,61 @@ def test_image_page_is_the_image_not_a_5900_px_scroll(chromium: Any, live_server
         assert hero["height"] <= 1000 - 100, hero  # fits the window, leaves room for the header
     finally:
         visit.close()
+
+
+def test_before_after_slider_by_keyboard(chromium: Any, live_server: Any, cast: Cast, allow_live_host: None) -> None:
+    # The thread's second turn continues the first (Gemini keeps the history): its source is the first image.
+    turn = cast.images[-1]
+    url = reverse("gallery:detail", args=[turn.pk])
+    visit = Visit(chromium, live_server.url, "designer")
+    page = visit.page
+    try:
+        _sign_in(visit, cast.designer)
+        page.goto(url, wait_until="networkidle")
+        expect = _expect()
+        slider = page.get_by_label("Before ↔ after")
+        expect(page.locator(".compare")).to_have_class("compare sliding")
+        expect(slider).to_be_visible()
+        _tab_to(page, "#compare-range", limit=120)
+        pair = page.locator(".compare-pair")
+
+        def position() -> tuple[str, str, str]:
+            return (slider.input_value(), pair.evaluate("e => e.style.getPropertyValue('--pos')"),
+                    page.locator(".compare-before").evaluate("e => getComputedStyle(e).clipPath"))
+
+        assert position()[:2] == ("50", "50%")
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        value, pos, clip = position()
+        assert (value, pos) == ("53", "53%") and "47%" in clip, clip
+        for _ in range(5):
+            page.keyboard.press("ArrowLeft")
+        assert position()[:2] == ("48", "48%")
+        assert slider.get_attribute("aria-valuetext") == "48% before"
+        page.keyboard.press("End")
+        assert position()[:2] == ("100", "100%")
+        page.keyboard.press("Home")
+        assert position()[:2] == ("0", "0%")
+        for _ in range(40):
+            page.keyboard.press("ArrowRight")
+        assert position()[:2] == ("40", "40%")
+        page.locator(".compare").scroll_into_view_if_needed()
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENS / "designer-before-after-1440.png"), full_page=True)
+        assert visit.problems == [], visit.problems
+    finally:
+        visit.close()
+    # Without JS: the source beside the result, each with its caption, and no slider.
+    context = chromium.new_context(viewport={"width": 1440, "height": 1000}, base_url=live_server.url, java_script_enabled=False)
+    try:
+        plain = context.new_page()
+        sign_in(plain, cast.designer)
+        plain.goto(url)
+        before, after = plain.locator(".compare-before"), plain.locator(".compare-after")
+        assert "Before" in before.locator("figcaption").inner_text() and "After" in after.locator("figcaption").inner_text()
+        b, a = before.bounding_box(), after.bounding_box()
+        assert b["x"] + b["width"] <= a["x"] and abs(b["y"] - a["y"]) < 2, (b, a)
+        assert not plain.locator("#compare-range").is_visible()
+        plain.screenshot(path=str(SCREENS / "designer-before-after-nojs-1440.png"), full_page=True)
+    finally:
+        context.close()

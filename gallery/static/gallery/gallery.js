@@ -24,6 +24,21 @@
     if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
   }, true);
 
+  // Before and after: stack the two images and let the range clip the source (the top
+  // one); a range input is keyboard operable as it is, and the style is set here, not inline.
+  $$("[data-compare]").forEach(function (box) {
+    var range = box.querySelector("input[type=range]"), pair = box.querySelector(".compare-pair");
+    if (!range || !pair) return;
+    function show() {
+      pair.style.setProperty("--pos", range.value + "%");
+      range.setAttribute("aria-valuetext", range.value + "% before");
+    }
+    range.addEventListener("input", show);
+    range.closest(".compare-control").hidden = false;
+    box.classList.add("sliding");
+    show();
+  });
+
   // -- select mode ------------------------------------------------------------------------
   var last = null;
   function boxes() { return $$("#grid .tile .pick input"); }

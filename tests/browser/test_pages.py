@@ -24,6 +24,7 @@ from providers.catalog import sync_catalog
 from providers.models import CatalogModel
 from studio.models import Job, Membership, Role
 from studio.services import team_admin
+from studio.services.jobs.settle import image_origin
 from tests.browser.conftest import sign_in
 from tests.images import make_pattern
 
@@ -66,7 +67,7 @@ def _job(member: Membership, model: CatalogModel, prompt: str, ratio: str, *, pa
 
 def _image(job: Job, width: int, height: int, variant: int) -> Image:
     stored = gallery_services.save_image_file(data=make_pattern(width, height, variant=variant), mime_type="image/png")
-    image = gallery_services.create_image(job=job, index=0, stored=stored)
+    image = gallery_services.create_image(origin=image_origin(job), index=0, stored=stored)
     Image.objects.filter(pk=image.pk).update(visibility=Visibility.TEAM, created_at=job.created_at)
     image.refresh_from_db()
     return image

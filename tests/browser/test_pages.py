@@ -23,7 +23,7 @@ from gallery.models import Board, BoardItem, Favourite, Image, Visibility
 from providers.catalog import sync_catalog
 from providers.models import CatalogModel
 from studio.models import Job, Membership, Role
-from studio.services import team_admin
+from studio.services import team as team_services
 from studio.services.jobs.settle import image_origin
 from tests.browser.conftest import sign_in
 from tests.images import make_pattern
@@ -80,7 +80,7 @@ def cast(team: Any, make_member: Any, shared_media: Path) -> Cast:
     designer = make_member("dana", balance=1000)
     admin = make_member("ada", role=Role.ADMIN, balance=0)
     viewer = make_member("vic", role=Role.VIEWER, balance=0)
-    team_admin.set_tier_access(actor=owner, tier="ultra", blocked=True)
+    team_services.set_tier_access(actor=owner, tier="ultra", blocked=True)
     models = list(CatalogModel.objects.filter(enabled=True).exclude(tier="ultra").order_by("credits_per_image")[:6])
     prompts = ["A lighthouse on a cliff at dusk, 85mm", "Poster: a jazz night in Lisbon, bold type",
                "A red fox in fresh snow", "Isometric tiny office, soft light", "A glass of iced coffee, studio shot",

@@ -12,12 +12,12 @@ from gallery.models import Image
 from providers.models import CatalogModel
 from providers.registry import route_for_model
 from studio.models import Job, Membership
-from studio.services.access import model_block_reason
 from studio.services.composer.menu import MenuEntry, build_menu, model_badges, usable_models
 from studio.services.composer.references import collect_references, visible_images
 from studio.services.composer.threads import continuation_references, find_parent, uses_history
 from studio.services.errors import ValidationFailed
 from studio.services.jobs import JobSpec, Quote, Upload, quote_job, validate_job
+from studio.services.team.access import model_block_reason
 
 
 @dataclass

@@ -13,8 +13,8 @@ from providers.models import CatalogModel
 from providers.registry import route_for_model
 from studio.models import Membership
 from studio.services import credits
-from studio.services.access import model_block_reason
 from studio.services.errors import ModelNotAllowed, ValidationFailed
+from studio.services.team.access import model_block_reason
 
 PROMPT_MAX = 2000
 

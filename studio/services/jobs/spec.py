@@ -160,7 +160,7 @@ def validate_job(
                     break
     luma = route_for_model(catalog_model).family == "luma"
     if references and luma and not settings.STUDIO_PUBLIC_URL and "references" not in errors:
-        # Luma fetches references by URL only (providers.md §6.1), and ours are private.
+        # Luma fetches references by URL only (its API takes no inline images), and ours are private.
         errors["references"] = (
             "Luma needs STUDIO_PUBLIC_URL to fetch reference images; "
             "ask an admin to set it, or generate without references."

@@ -52,7 +52,7 @@ class ComposerState:
     @property
     def shortfall(self) -> int:
         """Credits missing for the quoted request (0 when the balance covers it)."""
-        return max(self.quote.total - self.quote.balance, 0) if self.quote else 0
+        return self.quote.shortfall if self.quote else 0
 
     @property
     def all_demo(self) -> bool:

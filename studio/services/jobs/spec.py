@@ -44,13 +44,20 @@ class JobSpec:
 
     @property
     def price(self) -> int:
-        return unit_price(self.model) * self.count
+        return line_price(per_image=unit_price(self.model), count=self.count)
 
 
-@dataclass(frozen=True)
-class Quote:
-    per_image: int
-    count: int
+def line_price(*, per_image: int, count: int) -> int:
+    """What `count` images at `per_image` credits cost: every quote, price line and hold."""
+    return per_image * count
+
+
+class AgainstBalance:
+    """A price set against a balance; subclasses give `total` and `balance` (fields or properties).
+
+    One place for the arithmetic the studio, compare and batch pages all show.
+    """
+
     total: int
     balance: int
 
@@ -61,6 +68,19 @@ class Quote:
     @property
     def affordable(self) -> bool:
         return self.total <= self.balance
+
+    @property
+    def shortfall(self) -> int:
+        """Credits missing: pages say "short by N" rather than show a negative balance."""
+        return max(self.total - self.balance, 0)
+
+
+@dataclass(frozen=True)
+class Quote(AgainstBalance):
+    per_image: int
+    count: int
+    total: int
+    balance: int
 
 
 # -- validation -------------------------------------------------------------------
@@ -226,6 +246,6 @@ def quote_job(*, membership: Membership, model: CatalogModel, count: int) -> Quo
     return Quote(
         per_image=per_image,
         count=count,
-        total=per_image * count,
+        total=line_price(per_image=per_image, count=count),
         balance=credits.member_balance(membership=membership),
     )

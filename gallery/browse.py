@@ -3,7 +3,7 @@
 Pages never use OFFSET: each page continues from the last row of the previous one
 (`WHERE (created_at, id) < (:c, :id) ORDER BY created_at DESC, id DESC LIMIT n`), so a
 page costs the same at any depth and concurrent inserts or deletes neither repeat nor
-skip rows (reliability.md §6.6). Search on PostgreSQL ranks by relevance, and the rank
+skip rows (an OFFSET does both, and its cost grows with the page number). Search on PostgreSQL ranks by relevance, and the rank
 joins the keyset.
 """
 

@@ -117,18 +117,35 @@ def save_image_files(images: Sequence[Any]) -> list[StoredFile]:
     return stored
 
 
-def create_image(*, job: Any, index: int, stored: StoredFile, revised_prompt: str = "") -> Image:
+@dataclass(frozen=True)
+class ImageOrigin:
+    """What the gallery keeps of the job an image came from, as plain values.
+
+    The job layer builds it (`studio.services.jobs.settle.image_origin`), so the gallery
+    holds the job only as a foreign key and never reads job or catalogue rows itself.
+    """
+
+    job_id: int
+    owner_id: int
+    team_id: int
+    prompt: str
+    model_slug: str
+    tier: str
+    provider: str
+    params: dict[str, Any]
+    is_demo: bool
+
+
+def create_image(*, origin: ImageOrigin, index: int, stored: StoredFile, revised_prompt: str = "") -> Image:
     """Record one delivered image of a job (inside the job's completing transaction).
 
     The thumbnail task is enqueued when that transaction commits.
     """
-    model = job.catalog_model
-    params = job.params or {}
     image = Image.objects.create(
-        job=job,
+        job_id=origin.job_id,
         index=index,
-        owner_id=job.user_id,
-        team_id=job.team_id,
+        owner_id=origin.owner_id,
+        team_id=origin.team_id,
         file=stored.name,
         placeholder_colour=stored.placeholder_colour,
         mime_type=stored.mime_type,
@@ -136,14 +153,14 @@ def create_image(*, job: Any, index: int, stored: StoredFile, revised_prompt: st
         height=stored.height,
         byte_size=stored.byte_size,
         sha256=stored.sha256,
-        prompt=job.prompt,
-        model_slug=job.model_slug,
-        tier=model.tier,
-        provider=model.family,
-        aspect_ratio=str(params.get("aspect_ratio", ""))[:10],
-        params=params,
+        prompt=origin.prompt,
+        model_slug=origin.model_slug,
+        tier=origin.tier,
+        provider=origin.provider,
+        aspect_ratio=str(origin.params.get("aspect_ratio", ""))[:10],
+        params=origin.params,
         revised_prompt=revised_prompt,
-        is_demo=job.is_demo,
+        is_demo=origin.is_demo,
     )
     # robust: the job has succeeded whatever the broker says; a missing thumbnail is
     # made later by `enqueue_missing_thumbnails`.

@@ -1,6 +1,7 @@
 """SVG outputs (Recraft's vector models): sanitise before storing, rasterise for thumbnails.
 
-SVG is active XML, and HTML sanitisers are not SVG sanitisers (reliability.md §3), so this
+SVG is active XML (scripts, event handlers, external references), and HTML sanitisers do not
+know SVG's own ways to run code (`<set>`/`<animate>` href swaps, `<use>`), so this
 is an allowlist of our own over a defusedxml parse:
 - DTDs and entities are refused outright (billion laughs fails at the first <!DOCTYPE>);
 - only plain SVG drawing elements survive: no script, foreignObject, iframe, or any

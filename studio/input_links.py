@@ -1,6 +1,6 @@
 """Signed, expiring public links to a job's reference images, for providers that fetch by URL.
 
-Luma Photon only takes references as public URLs (providers.md §6.1). Media has no public
+Luma Photon only takes references as public URLs (its API takes no inline images). Media has no public
 URL of its own, so while a job runs the job layer hands Luma a link signed with SECRET_KEY
 that names one JobInput and expires after `LINK_MAX_AGE`; the provider fetches it without
 a session. Links stop working as soon as the job has finished.

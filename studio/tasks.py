@@ -37,6 +37,6 @@ def recover_stalled_jobs_task() -> None:
 def run_monthly_refills_task() -> None:
     # Beat runs this daily; each member is refilled once per calendar month however
     # often (or however concurrently) it runs: a unique row per member and month.
-    from studio.services.team_admin import run_monthly_refills
+    from studio.services.team import run_monthly_refills
 
     run_monthly_refills()

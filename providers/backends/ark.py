@@ -14,7 +14,7 @@ class ArkAdapter(ImagesAPIAdapter):
     family = "ark"
     settings_name = "ARK"
     default_base_url = "https://ark.ap-southeast.bytepluses.com/api/v3"
-    # No `n` outside sequential mode: one image per call (providers.md §11.2).
+    # Seedream takes no `n` outside sequential mode, which draws a related set: one image per call.
     max_images_per_call = 1
     max_references: ClassVar[int] = 14
 

@@ -1,4 +1,4 @@
-"""Black Forest Labs (FLUX): submit a task, poll its `polling_url` (providers.md §3)."""
+"""Black Forest Labs (FLUX): submit a task, poll its `polling_url` (docs.bfl.ai)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class BFLAdapter(ProviderAdapter):
         return {"x-key": self.api_key}
 
     def submit(self, request: GenerationRequest) -> Submission:
-        # No num_images on any FLUX endpoint: one task per image (providers.md §13.4).
+        # No num_images on any FLUX endpoint: one task per image.
         return submit_tasks(
             self,
             request,
@@ -58,7 +58,7 @@ class BFLAdapter(ProviderAdapter):
                 ErrorCode.UPSTREAM_ERROR, "bfl: submit answer has no id/polling_url", provider=self.family
             )
         # The task lives on one cluster: poll the URL BFL returns, never a rebuilt
-        # /v1/get_result on our base host ("Task not found"), providers.md §3.
+        # /v1/get_result on our base host, which answers "Task not found" for another region's task.
         return {"id": data["id"], "poll_url": require_provider_url(data["polling_url"], self, "bfl.ai")}
 
     def poll(self, submission: Submission) -> PollResult:
@@ -110,7 +110,7 @@ def snap(value: int, multiple: int, low: int, high: int) -> int:
 
 
 def flux_body(request: GenerationRequest, index: int) -> dict[str, Any]:
-    """The JSON body for one FLUX task; fields differ per endpoint family (providers.md §3.1)."""
+    """The JSON body for one FLUX task; fields differ per endpoint family (docs.bfl.ai)."""
     model = request.remote_model
     flux2 = model.startswith("flux-2")
     body: dict[str, Any] = {
@@ -149,8 +149,8 @@ def flux_body(request: GenerationRequest, index: int) -> dict[str, Any]:
                 ErrorCode.INVALID_REQUEST, "bfl: inpainting needs an image and a mask", provider="bfl"
             )
         body["image"] = plain_b64(refs[0])
-        # Fill repaints white and keeps black (docs.bfl.ai FLUX.1 Fill; providers.md §13.2
-        # had it unverified): the studio's own convention, so the mask goes as painted.
+        # Fill repaints white and keeps black (docs.bfl.ai, FLUX.1 Fill): the studio's own
+        # convention, so the mask goes as painted.
         body["mask"] = plain_b64(request.mask)
     else:
         # FLUX.1 (pro-1.1, dev, …): 256-1440, multiples of 32; a reference is a Redux prompt.

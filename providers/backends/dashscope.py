@@ -1,5 +1,6 @@
 """Alibaba DashScope (Qwen-Image, Wan): the async task API for older text-to-image models,
-the synchronous multimodal route for newer models and every edit (providers.md §11.1)."""
+the synchronous multimodal route for newer models and every edit (Alibaba Model Studio API
+reference)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ MODERATION_CODE = "DataInspectionFailed"
 AUTH_CODES = ("InvalidApiKey", "AccessDenied", "Arrearage", "Workspace.NotFound")
 TASK_PATH = "/services/aigc/text2image/image-synthesis"
 # Only these older models use the async task API; Qwen-Image 2.x, Wan 2.6+ and every
-# edit model take the synchronous multimodal route (providers.md §11.1, protocols A/B).
+# edit model are served only by the synchronous multimodal route.
 TASK_API_MODEL = re.compile(r"qwen-image|wanx.*|wan2\.[0-5]-t2i.*")
 MULTIMODAL_PATH = "/services/aigc/multimodal-generation/generation"
 

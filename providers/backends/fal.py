@@ -69,7 +69,7 @@ class FalAdapter(ProviderAdapter):
                 "fal: queue answer lacks request_id/status_url/response_url",
                 provider=self.family,
             )
-        # Status and result live on the app id without its subpath (providers.md §10.2):
+        # Status and result live on the app id without its subpath (fal's queue API docs):
         # use the URLs fal returns rather than building them from the route.
         return {
             "id": data["request_id"],

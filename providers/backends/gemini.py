@@ -1,7 +1,7 @@
 """Google's Gemini API: Gemini image models (`generateContent`) and Imagen (`predict`).
 
 Both live under the same base URL and key (`GEMINI_API_KEY`, header `x-goog-api-key`), and
-share Google's error shape (providers.md §2.4).
+share Google's error shape (`error.code`, `error.status`, `error.message`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from providers.types import (
     Turn,
 )
 
-# finishReason / blockReason values that mean "refused", not "broke" (providers.md §2.2).
+# finishReason / blockReason values that mean "refused", not "broke" (the API's FinishReason
+# and BlockedReason enums).
 # NO_IMAGE is counted here too: the model declined to draw, and retrying the same prompt
 # is the moderation case DESIGN.md says never to retry.
 REFUSAL_REASONS = frozenset(
@@ -158,7 +159,7 @@ def grounding_summary(grounding: Mapping[str, Any]) -> dict[str, Any]:
 class GeminiAdapter(GoogleAdapter):
     family = "gemini"
     max_references: ClassVar[int] = 14
-    # imageConfig.aspectRatio values (providers.md §2.1, SDK literals).
+    # imageConfig.aspectRatio values: the literals python-genai accepts.
     ASPECT_RATIOS: ClassVar[frozenset[str]] = frozenset(
         {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "1:4", "4:1", "1:8", "8:1"}
     )
@@ -174,7 +175,7 @@ class GeminiAdapter(GoogleAdapter):
                 f"gemini: at most {self.max_references} reference images",
                 provider=self.family,
             )
-        # One image per call (providers.md §13.4): more images mean more calls.
+        # generateContent draws one image per call: more images mean more calls.
         return fan_out(request, 1, lambda _n: self.generate_once(request), on_progress=on_progress)
 
     def generate_once(self, request: GenerationRequest) -> GenerationResult:
@@ -243,7 +244,7 @@ class GeminiAdapter(GoogleAdapter):
         parts = tuple(part_from_json(raw, provider=self.family) for raw in raw_parts)
         images: list[GeneratedImage] = []
         for part in parts:
-            # Thought images are interim drafts (providers.md §2.2, §13.8): not results.
+            # Thought images (`part.thought`) are the model's interim drafts: not results.
             if part.image is not None and not part.thought:
                 image = GeneratedImage(
                     part.image.data, part.image.mime_type, part.image.width, part.image.height
@@ -263,7 +264,7 @@ class GeminiAdapter(GoogleAdapter):
                     provider=self.family,
                 )
             # A text-only STOP: the model replied instead of drawing. Not a policy signal
-            # (providers.md §2.2), and another attempt usually draws. IMAGE_OTHER ("stopped
+            # (no finishReason or blockReason says so), and another attempt usually draws. IMAGE_OTHER ("stopped
             # for other reasons", python-genai FinishReason) is the same: retried, not refused.
             raise ProviderError(
                 ErrorCode.UPSTREAM_ERROR,
@@ -289,7 +290,7 @@ class ImagenAdapter(GoogleAdapter):
     family = "imagen"
     max_images_per_call: ClassVar[int] = 4
     ASPECT_RATIOS: ClassVar[frozenset[str]] = frozenset({"1:1", "3:4", "4:3", "9:16", "16:9"})
-    # The SDK sends `sampleImageSize`, not `imageSize` (providers.md §2.3).
+    # The :predict body names it `sampleImageSize` (as python-genai sends it), not `imageSize`.
     IMAGE_SIZES: ClassVar[frozenset[str]] = frozenset({"1K", "2K"})
 
     def generate(
@@ -314,7 +315,7 @@ class ImagenAdapter(GoogleAdapter):
 
     def body(self, request: GenerationRequest, n: int) -> dict[str, Any]:
         # negativePrompt, seed, addWatermark and enhancePrompt are Vertex-only: the SDK
-        # refuses them in Gemini-API mode (providers.md §2.3), so they are never sent.
+        # refuses them in Gemini-API mode, so they are never sent.
         parameters = without_none(
             {
                 "sampleCount": n,

@@ -1,4 +1,4 @@
-"""Ideogram 3.0: synchronous multipart calls returning temporary URLs (providers.md §4)."""
+"""Ideogram 3.0: synchronous multipart calls returning temporary URLs (developer.ideogram.ai)."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ class IdeogramAdapter(ProviderAdapter):
         if path.endswith("/edit"):
             # An inpaint keeps the source's size and has no negative prompt.
             return fields
-        # Ideogram writes ratios with an "x": "16x9" (providers.md §4.2).
+        # Ideogram writes ratios with an "x": "16x9", not "16:9".
         fields["aspect_ratio"] = request.aspect_ratio.replace(":", "x")
         if request.negative_prompt:
             fields["negative_prompt"] = request.negative_prompt
@@ -137,7 +137,7 @@ class IdeogramAdapter(ProviderAdapter):
 
 
 def ideogram_mask(mask: InputImage, source: InputImage) -> bytes:
-    """Studio masks are white where to repaint; Ideogram repaints black (providers.md §4.2).
+    """Studio masks are white where to repaint; Ideogram repaints black (its edit API reference).
 
     Ideogram also wants a pure black-and-white mask of the source's exact size.
     """

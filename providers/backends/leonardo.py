@@ -1,4 +1,4 @@
-"""Leonardo.ai v1 platform models: create a generation, poll it by id (providers.md §7)."""
+"""Leonardo.ai v1 platform models: create a generation, poll it by id (docs.leonardo.ai)."""
 
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ class LeonardoAdapter(ProviderAdapter):
     def submit(self, request: GenerationRequest) -> Submission:
         if request.references or request.mask is not None:
             # v1 references need an init-image upload through a presigned S3 form whose
-            # details are unverified (providers.md §7): not offered.
+            # details we have not verified against the live API: not offered.
             raise ProviderError(
                 ErrorCode.INVALID_REQUEST,
                 "leonardo: reference images are not supported",
                 provider=self.family,
             )
-        # num_images is 1-8, but at most 4 once a side exceeds 768 px (providers.md §7).
+        # num_images is 1-8, but at most 4 once a side exceeds 768 px (Leonardo's documented limit).
         limit = 4 if max(request.width, request.height) > 768 else 8
         per_call = min(images_per_call(request, limit), limit)
         return submit_tasks(

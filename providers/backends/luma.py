@@ -1,4 +1,4 @@
-"""Luma Photon: create a generation, poll it by id (providers.md §6)."""
+"""Luma Photon: create a generation, poll it by id (docs.lumalabs.ai, image generation)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class LumaAdapter(ProviderAdapter):
 
     def submit(self, request: GenerationRequest) -> Submission:
         body = photon_body(request)
-        # One image per generation and no seed (providers.md §6.1): fan out.
+        # Photon makes one image per generation and takes no seed: fan out.
         return submit_tasks(
             self, request, lambda _i, _n: self._submit_one(request, body), per_call=1, first_poll=1.0
         )
@@ -93,7 +93,7 @@ def photon_body(request: GenerationRequest) -> dict[str, Any]:
 
 
 def reference_urls(request: GenerationRequest) -> list[str]:
-    """Luma only fetches references from public URLs, never inline data (providers.md §6.1).
+    """Luma only fetches references from public URLs; its API takes no inline image data.
 
     Adapters do not touch storage, so the job layer passes signed links to the stored
     references as `options["reference_urls"]`, in the order of `request.references`.

@@ -1,4 +1,4 @@
-"""Replicate predictions: create, then poll `urls.get` (providers.md §10.1).
+"""Replicate predictions: create, then poll `urls.get` (replicate.com/docs, predictions API).
 
 Each Replicate model has its own input schema, and Replicate drops inputs a model does
 not declare (replicate/cog#2943), so the common fields are sent as they are and the
@@ -92,7 +92,7 @@ class ReplicateAdapter(ProviderAdapter):
                 return TaskOutcome(done=True, images=tuple(urls))
             case "failed" | "canceled" | "aborted" as status:
                 message = str(data.get("error") or f"prediction {status}")
-                # Safety refusals read "…flagged as sensitive… (E005)" (providers.md §10.1).
+                # Safety refusals read "…flagged as sensitive… (E005)": a refusal, not a failure to retry.
                 return task_failure(self, message, moderated="E005" in message)
             case "processing":
                 return TaskOutcome(done=False, progress=max(10, estimated_progress(state, 15)))

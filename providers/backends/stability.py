@@ -1,4 +1,5 @@
-"""Stability AI v2beta Stable Image: synchronous multipart, raw image bytes back (providers.md §9)."""
+"""Stability AI v2beta Stable Image: synchronous multipart, raw image bytes back
+(platform.stability.ai API reference)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class StabilityAdapter(ProviderAdapter):
             seed = seed_for(request.seed, index, limit=MAX_SEED)
             if seed is not None:
                 call_fields["seed"] = str(seed)
-            # Multipart even when no file is sent (providers.md §9): (None, value) parts.
+            # The v2beta endpoints take only multipart, even with no file: (None, value) parts.
             parts = [(name, (None, value)) for name, value in call_fields.items()] + files
             # Accept image/* returns the bytes themselves, metadata in headers: no base64.
             response = self.request(
@@ -49,7 +50,7 @@ class StabilityAdapter(ProviderAdapter):
             check_size(request, image, family=self.family)
             return Batch(images=(image,), seed=returned_seed)
 
-        # One image per call: fan out (providers.md §13.4).
+        # Stable Image returns one image per call and has no count field: fan out.
         return run_batches(self, request, call_one, per_call=1, on_progress=on_progress)
 
     def error_message(self, response: httpx.Response) -> str:

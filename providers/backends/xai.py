@@ -18,7 +18,7 @@ class XAIAdapter(ImagesAPIAdapter):
     max_images_per_call = 10
     max_references: ClassVar[int] = 3
 
-    # providers.md §8 (SDK list); `size` is not accepted at all.
+    # The aspect ratios xai-sdk lists; `size` is not accepted at all.
     ASPECT_RATIOS: ClassVar[frozenset[str]] = frozenset(
         {"1:1", "3:4", "4:3", "9:16", "16:9", "2:3", "3:2", "9:19.5", "19.5:9", "9:20", "20:9", "1:2", "2:1"}
     )
@@ -49,7 +49,7 @@ class XAIAdapter(ImagesAPIAdapter):
                 provider=self.family,
             )
         body = self.common_fields(request, n)
-        # xAI edits are JSON with data URIs, not multipart (providers.md §8).
+        # xAI edits are JSON with data URIs, not multipart like OpenAI's edits endpoint.
         sources = [{"url": data_uri(image), "type": "image_url"} for image in request.references]
         if len(sources) == 1:
             body["image"] = sources[0]
@@ -58,7 +58,7 @@ class XAIAdapter(ImagesAPIAdapter):
         return self.parse_images(request, self.post_json("images/edits", body, request))
 
     def item_refusal(self, item: Mapping[str, Any]) -> str:
-        # `respect_moderation: false` = the image was withheld by moderation (providers.md §8).
+        # `respect_moderation: false` means moderation withheld the image: a refusal, not an error.
         if item.get("respect_moderation") is False:
             return "xai: image withheld by moderation"
         return super().item_refusal(item)

@@ -29,8 +29,9 @@ from studio.models import (
     Transfer,
     TransferKind,
 )
-from studio.services import credits, reports, team_admin
-from studio.services.access import TeamAccess
+from studio.services import credits, reports
+from studio.services import team as team_services
+from studio.services.team import TeamAccess
 from studio.team import charts
 
 ROLE_RANK = {Role.OWNER: 0, Role.ADMIN: 1, Role.DESIGNER: 2, Role.VIEWER: 3}
@@ -55,7 +56,7 @@ def member_rows(*, actor: Membership) -> list[dict[str, Any]]:
         {
             "member": m,
             "usage": usage.get(m.user_id, reports.MemberUsage()),
-            "can_change": team_admin.can_manage_member(actor, m),
+            "can_change": team_services.can_manage_member(actor, m),
         }
         for m in members
     ]
@@ -152,4 +153,4 @@ def audit_events(*, team: Team, action: str = "") -> QuerySet[AuditEvent]:
 
 
 def active_job_count(*, team: Team) -> int:
-    return team.jobs.filter(status__in=team_admin.ACTIVE_JOB_STATUSES).count()
+    return team.jobs.filter(status__in=team_services.ACTIVE_JOB_STATUSES).count()

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from providers.models import TIER_ORDER, CatalogModel
 from providers.registry import route_for_model
 from studio.models import Membership
-from studio.services.access import model_block_reason
 from studio.services.errors import ValidationFailed
+from studio.services.team.access import model_block_reason
 
 AUTO = "auto"
 

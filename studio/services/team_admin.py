@@ -1,4 +1,5 @@
-"""Old home of team administration, kept importable (`studio.tasks` imports it): see `studio.services.team`."""
+"""Old home of team administration, kept importable for the team views until they move to
+`studio.services.team` (they are being edited on other branches; new code imports the package)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key (reliability.md L7–L9): replay, 409 in flight, 422 on another body, 24 h, scope."""
+"""Idempotency-Key (IETF draft semantics): replay, 409 in flight, 422 on another body, 24 h, scope."""
 
 from __future__ import annotations
 

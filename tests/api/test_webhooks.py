@@ -1,4 +1,4 @@
-"""Webhooks: Standard Webhooks signatures, SSRF refusals, pinned delivery, retries (reliability.md §4).
+"""Webhooks: Standard Webhooks signatures, SSRF refusals, pinned delivery, retries.
 
 Nothing here leaves the machine: refused targets are refused before any connection
 (a guard transport fails the test if one is attempted), and "public" hosts are a stub

@@ -1,4 +1,4 @@
-"""API benchmarks (reliability.md P1, P2): figures printed, not asserted.
+"""API benchmarks: figures printed, not asserted.
 
     make bench            # or: STUDIO_BENCH=1 .venv/bin/pytest tests/bench/test_api_bench.py -s
 

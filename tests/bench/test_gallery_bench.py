@@ -26,7 +26,7 @@ from django.urls import reverse
 
 from gallery import browse
 from gallery.models import Image
-from gallery.seeding import seed_gallery
+from studio.services.seeding import seed_gallery
 
 IMAGES = int(os.environ.get("GALLERY_BENCH_IMAGES", "100000"))
 USERS = 20

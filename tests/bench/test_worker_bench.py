@@ -6,7 +6,7 @@
     thumbnail, settle) achieves, with the worker's peak memory.
 (b) Asynchronous jobs that take 30 s at the provider: 200 of them on 8 slots finish in
     under twice that, because a poll is a short re-scheduled task that holds no slot
-    while the provider works (reliability.md C9).
+    while the provider works.
 
 Needs PostgreSQL and Redis (SQLite cannot take dozens of concurrent writers); skipped
 otherwise. Jobs are queued first, then the worker starts, so the figures are the worker's.

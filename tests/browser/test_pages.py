@@ -23,7 +23,8 @@ from gallery.models import Board, BoardItem, Favourite, Image, Visibility
 from providers.catalog import sync_catalog
 from providers.models import CatalogModel
 from studio.models import Job, Membership, Role
-from studio.services import team_admin
+from studio.services import team as team_services
+from studio.services.jobs.settle import image_origin
 from tests.browser.conftest import sign_in
 from tests.images import make_pattern
 
@@ -68,7 +69,7 @@ def _job(member: Membership, model: CatalogModel, prompt: str, ratio: str, *, pa
 
 def _image(job: Job, width: int, height: int, variant: int) -> Image:
     stored = gallery_services.save_image_file(data=make_pattern(width, height, variant=variant), mime_type="image/png")
-    image = gallery_services.create_image(job=job, index=0, stored=stored)
+    image = gallery_services.create_image(origin=image_origin(job), index=0, stored=stored)
     Image.objects.filter(pk=image.pk).update(visibility=Visibility.TEAM, created_at=job.created_at)
     image.refresh_from_db()
     return image
@@ -81,7 +82,7 @@ def cast(team: Any, make_member: Any, shared_media: Path) -> Cast:
     designer = make_member("dana", balance=1000)
     admin = make_member("ada", role=Role.ADMIN, balance=0)
     viewer = make_member("vic", role=Role.VIEWER, balance=0)
-    team_admin.set_tier_access(actor=owner, tier="ultra", blocked=True)
+    team_services.set_tier_access(actor=owner, tier="ultra", blocked=True)
     models = list(CatalogModel.objects.filter(enabled=True).exclude(tier="ultra").order_by("credits_per_image")[:6])
     prompts = ["A lighthouse on a cliff at dusk, 85mm", "Poster: a jazz night in Lisbon, bold type",
                "A red fox in fresh snow", "Isometric tiny office, soft light", "A glass of iced coffee, studio shot",

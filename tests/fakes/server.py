@@ -2,7 +2,7 @@
 
 End-to-end tests point `<NAME>_BASE_URL` at it (see `FakeProvider.env()`), so the whole path
 (adapter, httpx, worker, storage, ledger) runs exactly as against the real APIs, with shapes
-taken from providers.md §1-§3:
+taken from each vendor's API reference:
 
 - OpenAI: `POST /v1/images/generations` (JSON) and `POST /v1/images/edits` (multipart) answer
   `{"created", "data": [{"b64_json"}], ...}` with images at the requested `size`.
@@ -52,7 +52,7 @@ DEFAULT_KEYS = {"openai": "sk-fake-openai", "gemini": "fake-gemini-key", "bfl": 
 # A few colours so a gallery of fake images is not one flat grey.
 PALETTE = ((66, 135, 245), (245, 166, 35), (80, 200, 120), (220, 60, 90), (150, 100, 220), (40, 180, 190))
 
-# Gemini's output sizes at 1K (providers.md §2.1; the catalogue holds the same numbers).
+# Gemini's output sizes at 1K (Google's image-generation docs; the catalogue holds the same numbers).
 GEMINI_2_SIZES = {
     "1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344), "4:3": (1184, 864),
     "3:4": (864, 1184), "3:2": (1248, 832), "2:3": (832, 1248), "5:4": (1152, 896),
@@ -460,7 +460,7 @@ class ProviderHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    # -- OpenAI Images (providers.md §1) --------------------------------------------
+    # -- OpenAI Images ---------------------------------------------------------------
     def route_openai_generations(self, request: RecordedRequest, path: str) -> None:
         body = request.json
         if not isinstance(body, dict) or not body.get("prompt"):
@@ -504,7 +504,7 @@ class ProviderHandler(BaseHTTPRequestHandler):
             )
         self.send_json(200, answer)
 
-    # -- Gemini generateContent (providers.md §2) ------------------------------------
+    # -- Gemini generateContent -------------------------------------------------------
     def route_gemini(self, request: RecordedRequest, path: str) -> None:
         fake = self.provider
         model = path.rsplit("/", 1)[-1].split(":", 1)[0]
@@ -570,7 +570,7 @@ class ProviderHandler(BaseHTTPRequestHandler):
             },
         )
 
-    # -- BFL (providers.md §3) ------------------------------------------------------
+    # -- BFL ---------------------------------------------------------------------------
     def route_bfl_submit(self, request: RecordedRequest, path: str) -> None:
         fake = self.provider
         body = request.json
@@ -676,7 +676,7 @@ def route_of(method: str, path: str) -> str:
 
 
 def error_body(route: str, status: int, message: str) -> Any:
-    """Each provider's own error shape (providers.md §1.5, §2.4, §3.3)."""
+    """Each provider's own error shape, as its API documents it."""
     family = route.split(".")[0]
     if family == "openai":
         code = {401: "invalid_api_key", 429: "rate_limit_exceeded"}.get(status)

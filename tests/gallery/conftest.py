@@ -16,6 +16,7 @@ from gallery.models import Image, Visibility
 from providers.models import CatalogModel
 from studio.models import Job, Membership, Team, User
 from studio.services import teams
+from studio.services.jobs.settle import image_origin
 from tests.images import make_png
 
 MakeImage = Callable[..., Image]
@@ -58,7 +59,7 @@ def make_image(ai_model: CatalogModel) -> MakeImage:
         if data is None:
             data = make_png(48, 32, (counter["n"] * 37 % 256, 90, 160))
         stored = services.save_image_file(data=data, mime_type=mime_type)
-        image = services.create_image(job=job, index=0, stored=stored)
+        image = services.create_image(origin=image_origin(job), index=0, stored=stored)
         image.visibility = visibility
         update = ["visibility"]
         if created_at is not None:

@@ -1,4 +1,4 @@
-"""SVG sanitising (reliability.md U10): a corpus of payloads, none of which survives."""
+"""SVG sanitising: a corpus of payloads (scripts, handlers, href swaps, entities), none of which survives."""
 
 from __future__ import annotations
 

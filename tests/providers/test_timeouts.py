@@ -1,4 +1,5 @@
-"""C7 (reliability.md §2.5): every outbound provider call carries a connect and a read timeout.
+"""Every outbound provider call carries a connect and a read timeout: without one, a provider
+that stops answering holds a worker slot for ever.
 
 The guard wraps `httpx.Client.build_request`, through which every `request`, `stream`, `get`
 and `post` passes, and refuses a call that leaves the timeout to the client's default or
@@ -66,7 +67,7 @@ def timeout_guard(calls: list[dict[str, Any]]) -> Iterator[None]:
         problem = timeout_problem(kwargs.get("timeout", httpx.USE_CLIENT_DEFAULT))
         calls.append({"adapter": calling_adapter(), "method": method, "url": str(url), "problem": problem})
         if problem:
-            raise AssertionError(f"{method} {url}: {problem} (reliability.md C7)")
+            raise AssertionError(f"{method} {url}: {problem} (every provider call needs a timeout)")
         return original(self, method, url, **kwargs)
 
     httpx.Client.build_request = guarded  # type: ignore[method-assign]

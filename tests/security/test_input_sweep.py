@@ -33,6 +33,7 @@ from studio.api.auth import create_api_key
 from studio.models import Job, Membership, Role, Team, User
 from studio.services import team as team_services
 from studio.services import teams
+from studio.services.jobs.settle import image_origin
 from tests.images import make_png
 
 HOSTILE_VALUES: dict[str, str] = {
@@ -145,7 +146,7 @@ def build_world(make_model: Callable[..., CatalogModel], team: Team) -> World:
         status="succeeded",
     )
     stored = gallery_services.save_image_file(data=make_png(48, 32, (10, 90, 160)), mime_type="image/png")
-    image = gallery_services.create_image(job=job, index=0, stored=stored)
+    image = gallery_services.create_image(origin=image_origin(job), index=0, stored=stored)
     board = gallery_services.create_board(user=designer.user, team_id=team.pk, name="Sweep board")
     share = gallery_services.create_share_link(image=image, user=designer.user)
     issued = team_services.invite_member(actor=owner, role="viewer", email="invitee@example.com")

@@ -13,7 +13,8 @@ from django.urls import reverse
 from providers.catalog import CATALOG_PATH, sync_catalog
 from providers.models import CatalogModel
 from studio.models import Role, Transfer
-from studio.services import credits, team_admin
+from studio.services import credits
+from studio.services import team as team_services
 from studio.services.composer import composer_state
 from tests.studio.test_studio_pages import HX, finished_job
 
@@ -55,7 +56,7 @@ def test_link_to_a_blocked_model_selects_an_allowed_one_and_says_so(team, design
     make_model("cheap-one", credits_per_image=5)
     make_model("ultra-one", tier="ultra", credits_per_image=200, display_name="Ultra One")
     owner = team.memberships.get(role=Role.OWNER)
-    team_admin.set_tier_access(actor=owner, tier="ultra", blocked=True)
+    team_services.set_tier_access(actor=owner, tier="ultra", blocked=True)
     html = designer_client.get(reverse("studio:home"), {"model": "ultra-one"}).content.decode()
     assert (
         "Ultra One is not available to you (blocked by your team: the ultra tier is not allowed), "

@@ -1,4 +1,5 @@
-"""Team money under real concurrency on PostgreSQL (reliability.md L13, L14).
+"""Team money under real concurrency on PostgreSQL: no lost update, and no deadlock when
+transfers run in opposite directions.
 
 Threads start together at a barrier, each on its own connection. SQLite serialises
 every write transaction (and has no row locks), so these only run on PostgreSQL.

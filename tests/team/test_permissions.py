@@ -1,4 +1,5 @@
-"""The role matrix (reliability.md D3/D5, L13): every URL under /team/, every role, exact codes.
+"""The role matrix: every URL under /team/, every role, exact codes (another team's objects
+answer 404, a role that may not act answers 403).
 
 The URL list comes from the resolver, so a new team URL without a row here fails the
 suite. Roles: anonymous, the owner, an admin, a designer and a viewer of team A, and an

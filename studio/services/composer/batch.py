@@ -14,6 +14,7 @@ from studio.services import credits
 from studio.services.composer.compare import GroupQuote, count_of
 from studio.services.errors import StudioError, ValidationFailed
 from studio.services.jobs import JobSpec, validate_job
+from studio.services.jobs.spec import line_price
 
 BATCH_MAX_ROWS = 100
 BATCH_MAX_BYTES = 1024 * 1024
@@ -98,7 +99,7 @@ class BatchLine:
 
     @property
     def total(self) -> int:
-        return self.count * self.per_image if not self.error else 0
+        return line_price(per_image=self.per_image, count=self.count) if not self.error else 0
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from studio.models import Membership
 from studio.services import credits
 from studio.services.errors import InsufficientCredits, StudioError, ValidationFailed
 from studio.services.jobs import JobSpec, validate_job
+from studio.services.jobs.spec import AgainstBalance, line_price
 
 COMPARE_MAX = 4
 
@@ -22,32 +23,19 @@ class PriceLine:
 
     @property
     def total(self) -> int:
-        return self.count * self.per_image
+        return line_price(per_image=self.per_image, count=self.count)
 
 
 @dataclass(frozen=True)
-class GroupQuote:
-    """Several priced lines against one balance (compare, and batch below)."""
+class GroupQuote(AgainstBalance):
+    """Several priced lines against one balance (compare, and batch)."""
 
     lines: tuple[PriceLine, ...]
     balance: int
 
     @property
-    def total(self) -> int:
+    def total(self) -> int:  # type: ignore[override]
         return sum(line.total for line in self.lines)
-
-    @property
-    def balance_after(self) -> int:
-        return self.balance - self.total
-
-    @property
-    def affordable(self) -> bool:
-        return self.total <= self.balance
-
-    @property
-    def shortfall(self) -> int:
-        """Credits missing: pages say "short by N" rather than show a negative balance."""
-        return max(self.total - self.balance, 0)
 
 
 def compare_quote(*, membership: Membership, models: Sequence[str], count: int | str) -> GroupQuote:
@@ -99,13 +87,18 @@ def compare_specs(
             errors[f"model_{index}"] = exc.message
     if errors:
         raise ValidationFailed(errors)
-    total = sum(spec.count * spec.model.credits_per_image for spec in specs)
-    balance = credits.member_balance(membership=membership)
-    if total > balance:
+    quote = GroupQuote(
+        lines=tuple(
+            PriceLine(label=spec.model.display_name, count=spec.count, per_image=spec.model.credits_per_image)
+            for spec in specs
+        ),
+        balance=credits.member_balance(membership=membership),
+    )
+    if not quote.affordable:
         # Said before anything is held, in the numbers the page shows (submitting checks again).
         raise InsufficientCredits(
-            f"Not enough credits: this comparison needs {total:,} and your balance is {balance:,} "
-            f"({total - balance:,} short)."
+            f"Not enough credits: this comparison needs {quote.total:,} and your balance is {quote.balance:,} "
+            f"({quote.shortfall:,} short)."
         )
     return specs
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from providers.models import TIER_ORDER, CatalogModel
 from providers.registry import route_for_model
 from studio.models import Membership
-from studio.services.access import model_block_reason
+from studio.services.team.access import model_block_reason
 
 
 @dataclass(frozen=True)

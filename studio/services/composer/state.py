@@ -12,13 +12,13 @@ from gallery.models import Image
 from providers.models import CatalogModel
 from providers.registry import route_for_model
 from studio.models import Job, Membership
-from studio.services.access import model_block_reason
 from studio.services.auto_model import AUTO, choose_auto_model
 from studio.services.composer.menu import MenuEntry, build_menu, model_badges, usable_models
 from studio.services.composer.references import collect_references, visible_images
 from studio.services.composer.threads import continuation_references, find_parent, uses_history
 from studio.services.errors import ValidationFailed
 from studio.services.jobs import JobSpec, Quote, Upload, quote_job, validate_job
+from studio.services.team.access import model_block_reason
 
 
 @dataclass
@@ -57,7 +57,7 @@ class ComposerState:
     @property
     def shortfall(self) -> int:
         """Credits missing for the quoted request (0 when the balance covers it)."""
-        return max(self.quote.total - self.quote.balance, 0) if self.quote else 0
+        return self.quote.shortfall if self.quote else 0
 
     @property
     def all_demo(self) -> bool:

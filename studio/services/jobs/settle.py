@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gallery import imaging
-from gallery.services import StoredFile, create_image, discard_unused_files, save_image_files
+from gallery.services import ImageOrigin, StoredFile, create_image, discard_unused_files, save_image_files
 from providers.errors import ErrorCode
 from providers.types import GeneratedImage, GenerationResult
 from studio.models import Job, JobStatus, User
@@ -27,6 +27,22 @@ def _locked(job_id: int) -> Job:
     # The job row only: locking the catalogue row too (select_related) would block every
     # submit of that model, whose foreign key check needs a share lock on it.
     return Job.objects.select_for_update(no_key=True, of=("self",)).select_related("catalog_model").get(pk=job_id)
+
+
+def image_origin(job: Job) -> ImageOrigin:
+    """The job's values an image row keeps (the gallery reads no job or catalogue rows)."""
+    model = job.catalog_model
+    return ImageOrigin(
+        job_id=job.pk,
+        owner_id=job.user_id,
+        team_id=job.team_id,
+        prompt=job.prompt,
+        model_slug=job.model_slug,
+        tier=model.tier,
+        provider=model.family,
+        params=job.params or {},
+        is_demo=job.is_demo,
+    )
 
 
 def complete_job(*, job_id: int, result: GenerationResult) -> Job:
@@ -66,8 +82,9 @@ def _record_success(
             # A second delivery, or a cancel that won: one image row per delivered image.
             transaction.on_commit(lambda: discard_unused_files(stored))
             return job
+        origin = image_origin(job)
         for index, (image, files) in enumerate(zip(images, stored, strict=True)):
-            create_image(job=job, index=index, stored=files, revised_prompt=image.revised_prompt or "")
+            create_image(origin=origin, index=index, stored=files, revised_prompt=image.revised_prompt or "")
         job.status = JobStatus.SUCCEEDED
         job.progress = 100
         job.finished_at = timezone.now()

@@ -13,8 +13,8 @@ from providers.models import CatalogModel
 from providers.registry import route_for_model
 from studio.models import Membership
 from studio.services import credits
-from studio.services.access import model_block_reason
 from studio.services.errors import ModelNotAllowed, ValidationFailed
+from studio.services.team.access import model_block_reason
 
 PROMPT_MAX = 2000
 
@@ -44,13 +44,20 @@ class JobSpec:
 
     @property
     def price(self) -> int:
-        return unit_price(self.model) * self.count
+        return line_price(per_image=unit_price(self.model), count=self.count)
 
 
-@dataclass(frozen=True)
-class Quote:
-    per_image: int
-    count: int
+def line_price(*, per_image: int, count: int) -> int:
+    """What `count` images at `per_image` credits cost: every quote, price line and hold."""
+    return per_image * count
+
+
+class AgainstBalance:
+    """A price set against a balance; subclasses give `total` and `balance` (fields or properties).
+
+    One place for the arithmetic the studio, compare and batch pages all show.
+    """
+
     total: int
     balance: int
 
@@ -61,6 +68,19 @@ class Quote:
     @property
     def affordable(self) -> bool:
         return self.total <= self.balance
+
+    @property
+    def shortfall(self) -> int:
+        """Credits missing: pages say "short by N" rather than show a negative balance."""
+        return max(self.total - self.balance, 0)
+
+
+@dataclass(frozen=True)
+class Quote(AgainstBalance):
+    per_image: int
+    count: int
+    total: int
+    balance: int
 
 
 # -- validation -------------------------------------------------------------------
@@ -160,7 +180,7 @@ def validate_job(
                     break
     luma = route_for_model(catalog_model).family == "luma"
     if references and luma and not settings.STUDIO_PUBLIC_URL and "references" not in errors:
-        # Luma fetches references by URL only (providers.md §6.1), and ours are private.
+        # Luma fetches references by URL only (its API takes no inline images), and ours are private.
         errors["references"] = (
             "Luma needs STUDIO_PUBLIC_URL to fetch reference images; "
             "ask an admin to set it, or generate without references."
@@ -226,6 +246,6 @@ def quote_job(*, membership: Membership, model: CatalogModel, count: int) -> Quo
     return Quote(
         per_image=per_image,
         count=count,
-        total=per_image * count,
+        total=line_price(per_image=per_image, count=count),
         balance=credits.member_balance(membership=membership),
     )

@@ -16,7 +16,7 @@ from studio.services import credits
 from studio.services.db import transient_retry
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
 from studio.services.jobs import queue
-from studio.services.jobs.spec import JobSpec, unit_price
+from studio.services.jobs.spec import JobSpec, line_price, unit_price
 
 # How the job reaches a worker once committed. "queue": publish the run task, and a broker
 # that refuses it leaves the job queued for the sweep (the studio page). "queue_or_raise":
@@ -37,23 +37,15 @@ def submit_job(
     priority: int = JobPriority.NORMAL,
 ) -> Job:
     """Create the job and hold its full price in one transaction; enqueue on commit."""
-    if not membership.can_generate:
-        raise PermissionDenied("Your role in this team does not allow generating images.")
-    saved_names: list[str] = []
-    try:
-        with transaction.atomic():
-            job = _create_job(
-                membership=membership,
-                spec=spec,
-                parent=parent,
-                source=source,
-                saved_names=saved_names,
-                dispatch=dispatch,
-                priority=priority,
-            )
-    except BaseException:
-        _delete_files(saved_names)
-        raise
+    (job,) = _submit(
+        membership=membership,
+        specs=(spec,),
+        parent=parent,
+        source=source,
+        dispatch=dispatch,
+        priority=priority,
+        batch_id=None,
+    )
     return job
 
 
@@ -71,36 +63,61 @@ def submit_jobs(
     """
     if not specs:
         raise ValidationFailed({"form": "There is nothing to submit."})
-    if not membership.can_generate:
-        raise PermissionDenied("Your role in this team does not allow generating images.")
-    batch_id = uuid.uuid4()
-    saved_names: list[str] = []
     try:
-        with transaction.atomic():
-            jobs = [
-                _create_job(
-                    membership=membership,
-                    spec=spec,
-                    parent=None,
-                    source=source,
-                    saved_names=saved_names,
-                    batch_id=batch_id,
-                    priority=priority,
-                )
-                for spec in specs
-            ]
+        return _submit(
+            membership=membership,
+            specs=specs,
+            parent=None,
+            source=source,
+            dispatch="queue",
+            priority=priority,
+            batch_id=uuid.uuid4(),
+        )
     except InsufficientCredits:
-        _delete_files(saved_names)
         total = sum(spec.price for spec in specs)
         balance = credits.member_balance(membership=membership)
         raise InsufficientCredits(
             f"Not enough credits: these {len(specs)} jobs need {total} in all and your balance is {balance}.",
             field="credits",
         ) from None
+
+
+def _submit(
+    *,
+    membership: Membership,
+    specs: Sequence[JobSpec],
+    parent: Job | None,
+    source: str,
+    dispatch: Dispatch,
+    priority: int,
+    batch_id: uuid.UUID | None,
+) -> list[Job]:
+    """Create every job with its hold in one transaction, or none.
+
+    The input files are written inside it, so whatever fails, the ones already written are
+    deleted again: no file is left without its rolled-back row.
+    """
+    if not membership.can_generate:
+        raise PermissionDenied("Your role in this team does not allow generating images.")
+    saved_names: list[str] = []
+    try:
+        with transaction.atomic():
+            return [
+                _create_job(
+                    membership=membership,
+                    spec=spec,
+                    parent=parent,
+                    source=source,
+                    saved_names=saved_names,
+                    batch_id=batch_id,
+                    dispatch=dispatch,
+                    priority=priority,
+                )
+                for spec in specs
+            ]
     except BaseException:
         _delete_files(saved_names)
         raise
-    return jobs
 
 
 def _create_job(
@@ -110,9 +127,9 @@ def _create_job(
     parent: Job | None,
     source: str,
     saved_names: list[str],
-    batch_id: uuid.UUID | None = None,
-    dispatch: Dispatch = "queue",
-    priority: int = JobPriority.NORMAL,
+    batch_id: uuid.UUID | None,
+    dispatch: Dispatch,
+    priority: int,
 ) -> Job:
     """Create one job with its hold and inputs; the caller owns the transaction."""
     route = route_for_model(spec.model)
@@ -128,7 +145,7 @@ def _create_job(
         count=spec.count,
         source=source,
         credits_per_image=per_image,
-        credits_held=per_image * spec.count,
+        credits_held=line_price(per_image=per_image, count=spec.count),
         provider_family=route.family,
         is_demo=route.is_demo,
         parent=parent,

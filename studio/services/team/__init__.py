@@ -18,6 +18,7 @@ from studio.services.team.access import (
     set_tier_access,
     team_access,
 )
+from studio.services.team.access_table import save_access_table
 from studio.services.team.audit import MEMO_MAX, log_event
 from studio.services.team.credits import (
     CreditMove,
@@ -81,6 +82,7 @@ __all__ = [
     "revoke",
     "revoke_invitation",
     "run_monthly_refills",
+    "save_access_table",
     "send_invitation_email",
     "set_limits",
     "set_member_concurrency_cap",

@@ -12,9 +12,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from providers.models import CatalogModel
 from studio.http import service_errors
 from studio.selectors import team as team_selectors
-from studio.services import access_table, team_admin
+from studio.services import team_admin
 from studio.services.errors import StudioError
 from studio.services.jobs import provider_status
+from studio.services.team import access_table
 from studio.team.forms import ModelAccessForm, TierAccessForm
 from studio.team.views.common import TeamRequest, done, error_status, manager_required, respond
 

@@ -17,7 +17,7 @@ from tests.providers.backends.helpers import reloaded
 
 QUEUE = "https://queue.fal.run"
 APP = "fal-ai/flux-pro/v1.1-ultra"
-# Status and result URLs drop the app's subpath (providers.md §10.2).
+# Status and result URLs drop the app's subpath (fal's queue API docs).
 REQUESTS = f"{QUEUE}/fal-ai/flux-pro/requests"
 CDN = "https://v3.fal.media/files/koala/out.jpg"
 

@@ -12,8 +12,8 @@ from django.db import transaction
 
 from providers.models import CatalogModel, Tier
 from studio.models import Membership, ModelAccessRule
-from studio.services import team_admin
 from studio.services.errors import ValidationFailed
+from studio.services.team.access import MODEL_SETTINGS, require_manager, set_model_access, set_tier_access
 
 TIER_SETTINGS = ("allow", "block")
 
@@ -23,7 +23,7 @@ def save_access_table(*, actor: Membership, tiers: Mapping[str, str], models: Ma
 
     Settings left out of the mappings stay as they are.
     """
-    team_admin.require_manager(actor)
+    require_manager(actor)
     errors: dict[str, str] = {}
     for tier, value in tiers.items():
         if tier not in Tier.values or value not in TIER_SETTINGS:
@@ -32,16 +32,16 @@ def save_access_table(*, actor: Membership, tiers: Mapping[str, str], models: Ma
     for slug, value in models.items():
         if slug not in found:
             errors[f"model_{slug}"] = f"There is no model “{slug}”."
-        elif value not in team_admin.MODEL_SETTINGS:
+        elif value not in MODEL_SETTINGS:
             errors[f"model_{slug}"] = f"Choose follow the tier, always allowed or blocked for {found[slug].display_name}."
     if errors:
         raise ValidationFailed(errors)
     before = _snapshot(actor)
     with transaction.atomic():
         for tier, value in tiers.items():
-            team_admin.set_tier_access(actor=actor, tier=tier, blocked=value == "block")
+            set_tier_access(actor=actor, tier=tier, blocked=value == "block")
         for slug, value in models.items():
-            team_admin.set_model_access(actor=actor, model=found[slug], setting=value)
+            set_model_access(actor=actor, model=found[slug], setting=value)
     after = _snapshot(actor)
     return sum(1 for key in set(before) | set(after) if before.get(key) != after.get(key))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gallery.seeding import seed_gallery
+from studio.services.seeding import seed_gallery
 
 
 class Command(BaseCommand):

@@ -1,9 +1,10 @@
 """Synthetic gallery data for benchmarks: many Image rows over a handful of real files.
 
-Only `manage.py seed_gallery` and the benchmark call this. The rows are real rows (with
-jobs, owners, a team, favourites and boards) so every gallery query runs as in
-production; their files are a few real PNGs, content-addressed like any other, which
-is exactly how identical outputs share a file.
+Only `manage.py seed_gallery` and the benchmark call this. It lives on the studio side
+because it makes teams, members and jobs as well as images, and the gallery depends on
+nothing of studio's. The rows are real rows (with jobs, owners, a team, favourites and
+boards) so every gallery query runs as in production; their files are a few real PNGs,
+content-addressed like any other, which is exactly how identical outputs share a file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,6 +24,10 @@ from PIL import ImageDraw
 from gallery import files, imaging
 from gallery.models import Board, BoardItem, Favourite, Image, Visibility
 from gallery.services import save_image_file
+from providers.catalog import sync_catalog
+from providers.models import CatalogModel
+from studio.models import Job, Team
+from studio.services import teams
 
 SUBJECTS = (
     "whale", "fox", "lighthouse", "robot", "teapot", "castle", "astronaut", "owl", "bicycle",
@@ -107,17 +111,11 @@ def seed_gallery(
     seed: int = 1,
 ) -> SeedReport:
     """Create `images` synthetic Image rows across `users` members of one team."""
-    from studio.services import teams
-
     started = time.monotonic()
     rng = random.Random(seed)  # noqa: S311 - repeatable synthetic data
     User = get_user_model()  # noqa: N806 - a model class
-    Job = apps.get_model("studio", "Job")
-    CatalogModel = apps.get_model("providers", "CatalogModel")
     models = list(CatalogModel.objects.filter(enabled=True).order_by("slug"))
     if not models:
-        from providers.catalog import sync_catalog
-
         sync_catalog()
         models = list(CatalogModel.objects.filter(enabled=True).order_by("slug"))
     samples = _stored_samples(files_count)
@@ -130,7 +128,7 @@ def seed_gallery(
                 user.set_unusable_password()
                 user.save(update_fields=["password"])
             members.append(user)
-        team = apps.get_model("studio", "Team").objects.filter(name=team_name).first()
+        team = Team.objects.filter(name=team_name).first()
         if team is None:
             team = teams.create_team(name=team_name, owner=members[0])
         existing = set(team.memberships.values_list("user_id", flat=True))
@@ -142,7 +140,7 @@ def seed_gallery(
     now = timezone.now()
     span = days * 86_400
     job_count = -(-images // JOB_SIZE)
-    jobs: list[object] = []
+    jobs: list[Job] = []
     for start in range(0, job_count, batch_size):
         chunk = []
         for number in range(start, min(start + batch_size, job_count)):
@@ -176,13 +174,13 @@ def seed_gallery(
         for number in range(start, min(start + batch_size, images)):
             job = jobs[number // JOB_SIZE]
             sample = samples[rng.randrange(len(samples))]
-            model = job.catalog_model  # type: ignore[attr-defined]
+            model = job.catalog_model
             roll = rng.random()
             rows.append(
                 Image(
                     job=job,
                     index=number % JOB_SIZE,
-                    owner_id=job.user_id,  # type: ignore[attr-defined]
+                    owner_id=job.user_id,
                     team=team,
                     visibility=Visibility.PRIVATE if roll < 0.15 else Visibility.TEAM,
                     mime_type="image/png",
@@ -190,8 +188,8 @@ def seed_gallery(
                     model_slug=model.slug,
                     tier=model.tier,
                     provider=model.family,
-                    aspect_ratio=job.params["aspect_ratio"],  # type: ignore[attr-defined]
-                    params=job.params,  # type: ignore[attr-defined]
+                    aspect_ratio=job.params["aspect_ratio"],
+                    params=job.params,
                     is_demo=True,
                     created_at=now - timedelta(seconds=rng.randrange(span)),
                     deleted_at=now - timedelta(days=rng.randrange(40)) if roll > 0.99 else None,

@@ -21,7 +21,10 @@ def team_settings(request: TeamRequest) -> HttpResponse:
     if request.membership.role != Role.OWNER:
         return forbidden(request, "Only the team owner can change the team's settings.")
     team = request.membership.team
-    form = TeamSettingsForm(request.POST or None, initial={"require_two_factor": team.require_two_factor})
+    # Bound on every POST: an unticked box sends nothing, and an empty form still means "off".
+    form = TeamSettingsForm(
+        request.POST if request.method == "POST" else None, initial={"require_two_factor": team.require_two_factor}
+    )
     if request.method == "GET":
         return render(request, "team/settings.html", {"form": form})
     status = 400

@@ -59,11 +59,12 @@ def start_enrolment(*, user: User) -> TOTPDevice:
         return TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
 
 
-def _check_code(*, user: User, device: TOTPDevice, code: str, ip: str, during: str) -> None:
+def _check_code(*, user: User, device: TOTPDevice, code: str, ip: str, during: str, by_user: bool = True) -> None:
     """Verify `code` on `device` under django-otp's throttle, or raise with the reason.
 
     The failure is committed before the error is raised: the throttle count and the
-    audit row must survive the refusal.
+    audit row must survive the refusal. `by_user` is false at sign-in, where whoever
+    typed the code has only shown the password, not that they are the user.
     """
     allowed, data = device.verify_is_allowed()
     if not allowed:
@@ -71,7 +72,7 @@ def _check_code(*, user: User, device: TOTPDevice, code: str, ip: str, during: s
         raise StudioError(f"Too many wrong codes: wait {wait} second{'s' if wait != 1 else ''} and try again.", field="code")
     if device.verify_token(code):
         return
-    security_event(user=user, action=AuditAction.TWO_FACTOR_FAILED, ip=ip, by_user=False, detail=during)
+    security_event(user=user, action=AuditAction.TWO_FACTOR_FAILED, ip=ip, by_user=by_user, detail=during)
     raise StudioError("That code is not right. Enter the 6 digits your app shows now.", field="code")
 
 
@@ -104,7 +105,7 @@ def verify_sign_in(*, user: User, code: str, ip: str = "") -> TOTPDevice:
     device = confirmed_device(user=user)
     if device is None:
         raise StudioError("Two-factor sign-in is not on for this account.")
-    _check_code(user=user, device=device, code=code, ip=ip, during="at sign-in")
+    _check_code(user=user, device=device, code=code, ip=ip, during="at sign-in", by_user=False)
     return device
 
 

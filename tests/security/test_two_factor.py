@@ -61,7 +61,8 @@ def test_enrol_shows_the_qr_and_key_and_a_wrong_code_leaves_it_unconfirmed(team,
     assert "That code is not right" in wrong.content.decode()
     device.refresh_from_db()
     assert device.confirmed is False
-    assert trail(team, AuditAction.TWO_FACTOR_FAILED).get().memo == "while turning two-factor on"
+    failed = trail(team, AuditAction.TWO_FACTOR_FAILED).get()
+    assert (failed.memo, failed.actor) == ("while turning two-factor on", owner)
     assert client.post(reverse("security_confirm"), {"code": next_code(device)}).status_code == 302
     device.refresh_from_db()
     assert device.confirmed is True
@@ -110,7 +111,9 @@ def test_sign_in_with_an_app_asks_for_the_code_after_the_password(team, owner, n
     wrong = client.post(reverse("two_factor_sign_in"), {"code": wrong_code(device)})
     assert wrong.status_code == 400 and "That code is not right" in wrong.content.decode()
     assert "_auth_user_id" not in client.session
-    assert trail(team, AuditAction.TWO_FACTOR_FAILED).get().memo == "at sign-in"
+    failed = trail(team, AuditAction.TWO_FACTOR_FAILED).get()
+    # Only the password was shown: the sign-in form is the actor, the account the target.
+    assert (failed.memo, failed.actor, failed.actor_label, failed.target_user) == ("at sign-in", None, "sign-in form", owner)
     assert not trail(team, AuditAction.SIGNED_IN).exists()
     right = client.post(reverse("two_factor_sign_in"), {"code": next_code(device)})
     assert right.status_code == 302 and right["Location"] == "/gallery/mine/"

@@ -160,6 +160,9 @@ AUTHENTICATION_BACKENDS = [
 # by the team setting. A wrong code waits 1, 2, 4, 8… seconds before the next is checked.
 OTP_TOTP_ISSUER = env.str("STUDIO_OTP_ISSUER", default="Studio")
 OTP_TOTP_THROTTLE_FACTOR = 1
+# Staff may delete a lost device in the admin but never read a user's key or its QR code
+# (django-otp's admin views for those also answer a missing pk with a 500).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 AXES_FAILURE_LIMIT = env.int("STUDIO_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("STUDIO_LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]

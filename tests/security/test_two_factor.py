@@ -175,3 +175,16 @@ def test_a_user_without_an_app_signs_in_with_the_password_alone(team, owner):
     response = client.post(reverse("login"), {"username": "owner", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == reverse("studio:home")
     assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_staff_can_remove_a_lost_device_in_the_admin_but_never_read_its_key(owner):
+    device = enrolled(owner)
+    staff = owner.__class__.objects.create_user(username="staffer", password="pw-staff-123", is_staff=True, is_superuser=True)
+    client = signed_in_client(staff)
+    change = client.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk]))
+    assert change.status_code == 200 and device.key not in change.content.decode()
+    for name in ("admin:otp_totp_totpdevice_config", "admin:otp_totp_totpdevice_qrcode"):
+        for pk in (device.pk, device.pk + 1000):  # a missing device too: refused, not a 500
+            assert client.get(reverse(name, args=[pk])).status_code == 403, (name, pk)
+    delete = client.post(reverse("admin:otp_totp_totpdevice_delete", args=[device.pk]), {"post": "yes"})
+    assert delete.status_code == 302 and not TOTPDevice.objects.filter(pk=device.pk).exists()

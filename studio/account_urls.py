@@ -7,6 +7,11 @@ from studio import account_views
 
 urlpatterns = [
     path("login/", account_views.SignInView.as_view(), name="login"),
+    path("login/code/", account_views.two_factor_sign_in, name="two_factor_sign_in"),
+    path("security/", account_views.security, name="security"),
+    path("security/enrol/", account_views.security_enrol, name="security_enrol"),
+    path("security/confirm/", account_views.security_confirm, name="security_confirm"),
+    path("security/remove/", account_views.security_remove, name="security_remove"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", account_views.signup, name="signup"),
     path("password_reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),

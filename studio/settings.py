@@ -61,7 +61,14 @@ DJANGO_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
 ]
-THIRD_PARTY_APPS = ["django_htmx", "template_partials", "axes", "csp"]
+THIRD_PARTY_APPS = [
+    "django_htmx",
+    "template_partials",
+    "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+]
 LOCAL_APPS = ["studio", "providers", "gallery", "studio.api", "studio.ops"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -76,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks request.user verified when the session passed the second sign-in step.
+    "django_otp.middleware.OTPMiddleware",
     # Before any view (and LoginRequiredMiddleware) sees a path, query or form value.
     "studio.input_guard.InputGuardMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -149,6 +158,13 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Two-factor sign-in (django-otp, TOTP): optional, or required of a team's owners and admins
+# by the team setting. A wrong code waits 1, 2, 4, 8… seconds before the next is checked.
+OTP_TOTP_ISSUER = env.str("STUDIO_OTP_ISSUER", default="Studio")
+OTP_TOTP_THROTTLE_FACTOR = 1
+# Staff may delete a lost device in the admin but never read a user's key or its QR code
+# (django-otp's admin views for those also answer a missing pk with a 500).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 AXES_FAILURE_LIMIT = env.int("STUDIO_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("STUDIO_LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]

@@ -42,6 +42,9 @@ class Team(models.Model):
     max_running_per_member = models.PositiveSmallIntegerField(
         default=0, help_text="Most jobs one member may have running at once (0: no cap)."
     )
+    require_two_factor = models.BooleanField(
+        default=False, help_text="Owners and admins must sign in with a code from an authenticator app."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -145,6 +145,10 @@ class AuditAction(models.TextChoices):
     PASSWORD_CHANGED = "security.password_changed", "Changed password"
     API_KEY_CREATED = "api_key.created", "Created an API key"
     API_KEY_REVOKED = "api_key.revoked", "Revoked an API key"
+    TWO_FACTOR_ENABLED = "security.2fa_enabled", "Turned on two-factor sign-in"
+    TWO_FACTOR_REMOVED = "security.2fa_removed", "Removed two-factor sign-in"
+    TWO_FACTOR_FAILED = "security.2fa_failed", "Entered a wrong two-factor code"
+    TWO_FACTOR_RULE = "team.2fa_rule", "Changed the two-factor rule"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -161,3 +161,12 @@ class AuditFilterForm(forms.Form):
 
 class DeleteTeamForm(forms.Form):
     confirm = forms.CharField(label="Type the team's name to confirm", max_length=100)
+
+
+class TeamSettingsForm(forms.Form):
+    require_two_factor = forms.BooleanField(
+        label="Require two-factor sign-in for the owner and admins",
+        required=False,
+        help_text="They must sign in with a code from an authenticator app to open the team pages. "
+        "Designers, viewers and API keys are not affected.",
+    )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from studio.team.views import access, credits, ledger, members, overview, reports
+from studio.team.views import access, credits, ledger, members, overview, reports, team_settings
 
 app_name = "team"
 urlpatterns = [
@@ -26,5 +26,6 @@ urlpatterns = [
     path("ledger.csv", ledger.ledger_csv, name="ledger_csv"),
     path("reports/", reports.reports_page, name="reports"),
     path("audit/", reports.audit, name="audit"),
+    path("settings/", team_settings.team_settings, name="settings"),
     path("delete/", overview.delete_team, name="delete"),
 ]

@@ -144,6 +144,9 @@ MATRIX: dict[str, Row] = {
     "ledger_csv": Row(get=ANY_MEMBER_PAGE, post=NOT_ALLOWED),
     "reports": Row(get=MANAGER_PAGE, post=NOT_ALLOWED),
     "audit": Row(get=MANAGER_PAGE, post=NOT_ALLOWED),
+    # Saving the setting as it is (two-factor off) changes nothing; tests/team/test_team_settings.py
+    # covers turning it on, which needs the owner's own authenticator app.
+    "settings": Row(get=codes(302, 200, 403, 403, 403, 403), post=codes(302, 302, 403, 403, 403, 403)),
     "delete": Row(
         get=codes(302, 200, 403, 403, 403, 403),
         post=codes(302, 302, 403, 403, 403, 403),

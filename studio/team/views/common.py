@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -26,13 +27,21 @@ View = Callable[..., HttpResponse]
 
 
 def member_required(view: View) -> View:
-    """Any role; the page acts on the user's current team."""
+    """Any role; the page acts on the user's current team.
+
+    When the team requires two-factor, its owner and admins reach no team page from a
+    session that has not shown a code: first the security page to enrol, or a fresh
+    sign-in if they enrolled elsewhere.
+    """
 
     @wraps(view)
     def wrapper(request: TeamRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         membership = request.user.membership()
         if membership is None:
             return render(request, "studio/no_team.html", status=403)
+        if membership.can_manage and membership.team.require_two_factor and not request.user.is_verified():
+            messages.warning(request, f"{membership.team.name} requires two-factor sign-in for its owner and admins.")
+            return redirect("security")
         request.membership = membership
         return view(request, *args, **kwargs)
 

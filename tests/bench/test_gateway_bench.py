@@ -20,6 +20,7 @@ per request (counted with one stack running alone).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -149,14 +150,12 @@ def database_transactions() -> int:
         return int(cursor.fetchone()[0])
 
 
-def wait_until(predicate, *, timeout: float, what: str) -> None:  # noqa: ANN001
+def wait_until(predicate, *, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(Exception):  # not up yet
             if predicate():
                 return
-        except Exception:  # noqa: BLE001 - not up yet
-            pass
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not start")
 

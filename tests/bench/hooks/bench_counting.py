@@ -16,14 +16,14 @@ _lock = threading.Lock()
 _queries = 0
 
 
-def _count(execute, sql, params, many, context):  # noqa: ANN001, ANN202 - Django's wrapper signature
+def _count(execute, sql, params, many, context):
     global _queries
     with _lock:
         _queries += 1
     return execute(sql, params, many, context)
 
 
-def _on_connection(sender, connection, **kwargs):  # noqa: ANN001, ANN003, ANN202, ARG001
+def _on_connection(sender, connection, **kwargs):
     if _count not in connection.execute_wrappers:
         connection.execute_wrappers.append(_count)
 

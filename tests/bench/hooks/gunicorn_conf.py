@@ -5,10 +5,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import bench_counting  # noqa: E402
+import bench_counting
 
 bench_counting.install()
 
 
-def post_request(worker, req, environ, resp):  # noqa: ANN001, ANN201, ARG001 - gunicorn's hook signature
+def post_request(worker, req, environ, resp):
     bench_counting.dump()

@@ -169,11 +169,14 @@ def make_thumbnail(data: bytes, *, max_side: int = 512) -> Thumbnail:
         image.draft("RGB", (max_side, max_side))
         load_pixels(image)
         small = display_mode(image)
+        # reducing_gap=1: box-reduce by the largest whole factor first (PNG and WebP have no
+        # draft mode), then LANCZOS the last step; a third of the CPU of LANCZOS all the way.
         small.thumbnail(
-            (max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0
+            (max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=1.0
         )
         small = ImageOps.exif_transpose(small)
-    return Thumbnail(encode(small, "WEBP", quality=80), small.width, small.height)
+    # method 2 of 0-6: about half the encoder's CPU of its default 4, for a few % more bytes.
+    return Thumbnail(encode(small, "WEBP", quality=80, method=2), small.width, small.height)
 
 
 def convert_image(data: bytes, *, fmt: str) -> tuple[bytes, str]:
@@ -231,7 +234,7 @@ def flatten(image: Image.Image) -> Image.Image:
     return background
 
 
-def encode(image: Image.Image, fmt: str, *, quality: int = 92) -> bytes:
+def encode(image: Image.Image, fmt: str, *, quality: int = 92, method: int = 4) -> bytes:
     """Encode with no metadata at all: neither EXIF, XMP, ICC nor text chunks."""
     if fmt == "JPEG":
         clean = flatten(display_mode(image))
@@ -247,5 +250,5 @@ def encode(image: Image.Image, fmt: str, *, quality: int = 92) -> bytes:
     elif fmt == "JPEG":
         clean.save(buffer, "JPEG", quality=quality)
     else:
-        clean.save(buffer, "WEBP", quality=quality)
+        clean.save(buffer, "WEBP", quality=quality, method=method)
     return buffer.getvalue()

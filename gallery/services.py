@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,6 +86,7 @@ def save_image_file(*, data: bytes, mime_type: str) -> StoredFile:
     digest = imaging.sha256_hex(data)
     name = files.image_name(digest, EXTENSIONS.get(mime_type, "bin"))
     files.store_bytes(name, data)
+    _recent.put(name, data)
     return StoredFile(
         name=name,
         mime_type=mime_type,
@@ -178,12 +181,54 @@ def discard_unused_files(stored: Iterable[StoredFile]) -> None:
     """Delete files no image row refers to (a result that arrived after a cancel)."""
     for entry in stored:
         if not Image.objects.filter(sha256=entry.sha256).exists():
+            _recent.forget(entry.name)
             files.delete_file(entry.name)
             files.delete_file(files.thumbnail_name(entry.sha256))
 
 
+class _RecentBytes:
+    """The last few originals this process stored, by file name: the synchronous API answers
+    with the image it has just written, and reading it back (from S3, say) would be a round
+    trip for bytes it already holds. Names are content addresses, so an entry never goes stale."""
+
+    MAX_BYTES = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+
+    def put(self, name: str, data: bytes) -> None:
+        if len(data) > self.MAX_BYTES // 4:
+            return
+        with self._lock:
+            if name in self._items:
+                self._items.move_to_end(name)
+                return
+            self._items[name] = data
+            self._size += len(data)
+            while self._size > self.MAX_BYTES:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped)
+
+    def get(self, name: str) -> bytes | None:
+        with self._lock:
+            return self._items.get(name)
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            dropped = self._items.pop(name, None)
+            if dropped is not None:
+                self._size -= len(dropped)
+
+
+_recent = _RecentBytes()
+
+
 def load_image_bytes(image: Image) -> bytes:
-    return files.read_bytes(image.file.name)
+    name = image.file.name
+    data = _recent.get(name)
+    return data if data is not None else files.read_bytes(name)
 
 
 # -- thumbnails --------------------------------------------------------------------
@@ -310,6 +355,7 @@ def purge_deleted_images(*, now: datetime | None = None, batch: int = PURGE_BATC
             if sha in still_used:
                 continue
             still_used.add(sha)  # delete each shared file once
+            _recent.forget(name)
             files.delete_file(name)
             files.delete_file(thumb or files.thumbnail_name(sha))
         if len(doomed) < batch:

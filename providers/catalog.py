@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from providers.models import CatalogModel, Family, ModelAlias, Tier
+from providers.signals import catalog_synced
 
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.json"
 CATALOG_VERSION = 1
@@ -374,6 +375,7 @@ def sync_catalog(*, reset: bool = False, path: Path | None = None, today: dateti
                 row.save(update_fields=["enabled", "updated_at"])
                 disabled += 1
         aliases_changed = _sync_aliases(entries, rows)
+        catalog_synced.send(sender=CatalogModel)
     return SyncReport(
         created=created,
         updated=updated,

@@ -30,22 +30,26 @@ def record_provider_success(*, family: str) -> None:
     if family not in KNOWN_FAMILIES:
         return  # the local demo renderer is not a provider
     now = timezone.now()
-    # Rows that fail the condition are not written (nor locked): the common case is free.
-    stale = Q(last_success_at__isnull=True) | Q(last_success_at__lt=now - SUCCESS_RESOLUTION)
+    # Rows that fail the condition are not written (nor locked): the common case is one
+    # statement that writes nothing. A success means the account has money again, so a
+    # billing flag is cleared with it.
+    due = Q(billing_error_at__isnull=False) | Q(last_success_at__isnull=True) | Q(last_success_at__lt=now - SUCCESS_RESOLUTION)
     try:
-        # A success means the account has money again: clear a billing flag with it.
-        if ProviderStatus.objects.filter(billing_error_at__isnull=False, family=family).update(
-            last_success_at=now, billing_error_at=None
-        ):
+        if ProviderStatus.objects.filter(due, family=family).update(last_success_at=now, billing_error_at=None):
             return
-        if ProviderStatus.objects.filter(stale, family=family).update(last_success_at=now):
-            return
+        if family in _STATUS_ROWS:
+            return  # a fresh row, which this process has seen (rows are never deleted)
         # No row yet, or a fresh one: create it; an existing row is left as it is.
         ProviderStatus.objects.bulk_create(
             [ProviderStatus(family=family, last_success_at=now)], ignore_conflicts=True
         )
+        _STATUS_ROWS.add(family)
     except DatabaseError:
         logger.warning("could not record a success of %s", family, exc_info=True)
+
+
+# Families whose status row this process knows exists: the insert is then never needed.
+_STATUS_ROWS: set[str] = set()
 
 
 def record_provider_error(*, family: str, message: str) -> None:

@@ -10,8 +10,17 @@ class StudioConfig(AppConfig):
     def ready(self) -> None:
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_login_failed
+        from django.db.models.signals import post_delete, post_save
 
+        from providers.models import CatalogModel, ModelAlias
+        from providers.signals import catalog_synced
         from studio import signals
+        from studio.services import config_cache
+
+        for model in (CatalogModel, ModelAlias):
+            post_save.connect(config_cache.on_change, sender=model, dispatch_uid=f"studio.config_cache.save.{model.__name__}")
+            post_delete.connect(config_cache.on_change, sender=model, dispatch_uid=f"studio.config_cache.del.{model.__name__}")
+        catalog_synced.connect(config_cache.on_change, dispatch_uid="studio.config_cache.catalog_synced")
 
         user_login_failed.connect(signals.on_login_failed, dispatch_uid="studio.security.login_failed")
         user_locked_out.connect(signals.on_locked_out, dispatch_uid="studio.security.locked_out")

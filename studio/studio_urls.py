@@ -16,5 +16,6 @@ urlpatterns = [
     path("jobs/<uuid:public_id>/refine/", views.job_refine, name="job_refine"),
     path("jobs/<uuid:public_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<uuid:public_id>/preview/", views.job_preview, name="job_preview"),
+    path("jobs/<uuid:public_id>/state/", views.job_state, name="job_state"),
     path("credits/", views.my_credits, name="credits"),
 ]

@@ -11,9 +11,11 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core import signing
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +24,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 
 from studio.http import HtmxHttpRequest, TooLarge, service_errors
 from studio.models import Job, JobPriority, JobStatus, Membership, Transfer
+from studio.models.jobs import TERMINAL_STATUSES, WATCH_SALT, watch_state
 from studio.services import credits
 from studio.services.composer import (
     BATCH_COLUMNS,
@@ -319,6 +322,40 @@ def job_cancel(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
         response = render(request, "studio/job_detail.html#job-card", {"job": _live([job])[0]})
         return trigger_client_event(response, "credits-changed")
     return redirect("studio:job_detail", public_id=job.public_id)
+
+
+# A watch outlives no working day: an open tab polls with the token it was rendered with.
+WATCH_MAX_AGE = 24 * 3600
+
+
+@login_not_required
+@require_GET
+def job_state(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """What an unfinished job's card polls: one indexed read, no session, no rendering.
+
+    The card's token (`Job.watch_token`) names the job and its owner. While the state is the
+    one the card shows (`seen`), htmx gets 204 and does nothing; once it changes, the answer
+    triggers `job-changed` on the card, which then fetches itself (`job_detail`) once.
+    """
+    try:
+        watched, owner = signing.loads(request.GET.get("t", ""), salt=WATCH_SALT, max_age=WATCH_MAX_AGE)
+    except (signing.BadSignature, TypeError, ValueError):
+        raise Http404("Unknown job.") from None
+    if watched != str(public_id):
+        raise Http404("Unknown job.")
+    row = Job.objects.filter(public_id=public_id, user_id=owner).values("status", "progress", "preview").first()
+    if row is None:
+        raise Http404("Unknown job.")
+    state = watch_state(status=row["status"], progress=row["progress"], preview=row["preview"] or "")
+    if request.htmx and request.GET.get("seen") == state:
+        return HttpResponse(status=204)
+    response = JsonResponse(
+        {"status": row["status"], "progress": row["progress"], "finished": row["status"] in TERMINAL_STATUSES}
+    )
+    response["Cache-Control"] = "no-store"
+    if request.htmx:
+        trigger_client_event(response, "job-changed")
+    return response
 
 
 @require_GET

@@ -26,6 +26,17 @@ SQUARE_AND_WIDE = {"default": {"1:1": [1024, 1024], "16:9": [1344, 768], "9:16":
 
 
 @pytest.fixture(autouse=True)
+def _fresh_process_caches() -> None:
+    """Each test's rows are rolled back: what this process remembered of the last test's
+    catalogue and provider status rows (config_cache, providers.status) must go with them."""
+    from providers import status
+    from studio.services import config_cache
+
+    config_cache.clear_local()
+    status._STATUS_ROWS.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_storage(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {

@@ -199,7 +199,7 @@ def _format_of(mime_type: str) -> str:
     return {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}.get(mime_type, mime_type.rsplit("/", 1)[-1])
 
 
-def usage_of(job: Job) -> dict[str, Any]:
+def usage_of(job: Job, *, images: int | None = None) -> dict[str, Any]:
     """Provider token usage where the provider reported it, plus the credits charged."""
     raw = (job.metadata or {}).get("usage")
     entries = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
@@ -213,7 +213,7 @@ def usage_of(job: Job) -> dict[str, Any]:
             value = next((entry[n] for n in names if isinstance(entry.get(n), int)), None)
             if value is not None:
                 usage[ours] = usage.get(ours, 0) + value
-    usage["images"] = job.images.count()
+    usage["images"] = job.images.count() if images is None else images
     usage["credits"] = job.credits_charged
     return usage
 
@@ -231,7 +231,7 @@ def image_body(job: Job, applied: Applied) -> dict[str, Any]:
         "id": str(job.public_id),
         "created": int(job.created_at.timestamp()),
         "data": data,
-        "usage": usage_of(job),
+        "usage": usage_of(job, images=len(images)),
         "output_format": _format_of(first.mime_type) if first else None,
         "size": f"{first.width}x{first.height}" if first else None,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core import signing
 from django.db import models
 
 
@@ -37,6 +38,13 @@ class JobQuerySet(models.QuerySet["Job"]):
 
     def active(self) -> JobQuerySet:
         return self.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+
+
+WATCH_SALT = "studio.job-watch"
+
+
+def watch_state(*, status: str, progress: int, preview: str) -> str:
+    return f"{status}.{progress}.{preview[-16:]}"
 
 
 class Job(models.Model):
@@ -124,6 +132,16 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def watch_state(self) -> str:
+        """What the studio card shows of an unfinished job; the card re-renders when it changes."""
+        return watch_state(status=self.status, progress=self.progress, preview=self.preview.name or "")
+
+    @property
+    def watch_token(self) -> str:
+        """Signed (job, owner) for the card's watch (`studio.views.job_state`), which reads no session."""
+        return signing.dumps([str(self.public_id), self.user_id], salt=WATCH_SALT)
 
     @property
     def credits_returned(self) -> int:

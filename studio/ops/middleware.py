@@ -62,6 +62,9 @@ class RequestContextMiddleware:
 
     def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> None:
         # Runs after authentication: a signed-in user and their current team join the context.
+        # Views that need no sign-in (the job card's watch) are not made to read the session.
+        if getattr(view, "login_required", True) is False:
+            return
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             logs.bind(user=user.pk, team=getattr(user, "current_team_id", None))

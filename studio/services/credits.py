@@ -219,31 +219,40 @@ def settle_job_credits(*, job_id: int, delivered: int) -> Job:
         job = Job.objects.select_for_update(no_key=True, of=("self",)).get(pk=job_id)
         if job.hold_state == HoldState.SETTLED:
             return job
-        charge = min(max(delivered, 0) * job.credits_per_image, job.credits_held)
-        holds = team_account(team=job.team, kind=AccountKind.HOLDS)
-        if charge:
-            transfer_credits(
-                debit=holds,
-                credit=team_account(team=job.team, kind=AccountKind.SPENT),
-                amount=charge,
-                kind=TransferKind.CHARGE,
-                job=job,
-                memo=f"{delivered} × {job.model_slug}{_demo_note(job)}",
-            )
-        remainder = job.credits_held - charge
-        if remainder:
-            transfer_credits(
-                debit=holds,
-                credit=member_account(team=job.team, user=job.user),
-                amount=remainder,
-                kind=TransferKind.RELEASE,
-                job=job,
-                memo="returned: not delivered",
-            )
-        job.credits_charged = charge
-        job.hold_state = HoldState.SETTLED
+        settle_locked_job(job=job, delivered=delivered)
         job.save(update_fields=["credits_charged", "hold_state", "updated_at"])
         return job
+
+
+def settle_locked_job(*, job: Job, delivered: int) -> None:
+    """The transfers of `settle_job_credits` for a job whose row the caller has locked in the
+    current transaction; the caller saves `credits_charged` and `hold_state` with its own
+    write of the row (the success path: one UPDATE of the job instead of two)."""
+    if job.hold_state == HoldState.SETTLED:
+        return
+    charge = min(max(delivered, 0) * job.credits_per_image, job.credits_held)
+    holds = team_account(team=job.team, kind=AccountKind.HOLDS)
+    if charge:
+        transfer_credits(
+            debit=holds,
+            credit=team_account(team=job.team, kind=AccountKind.SPENT),
+            amount=charge,
+            kind=TransferKind.CHARGE,
+            job=job,
+            memo=f"{delivered} × {job.model_slug}{_demo_note(job)}",
+        )
+    remainder = job.credits_held - charge
+    if remainder:
+        transfer_credits(
+            debit=holds,
+            credit=member_account(team=job.team, user=job.user),
+            amount=remainder,
+            kind=TransferKind.RELEASE,
+            job=job,
+            memo="returned: not delivered",
+        )
+    job.credits_charged = charge
+    job.hold_state = HoldState.SETTLED
 
 
 def release_job_credits(*, job_id: int) -> Job:

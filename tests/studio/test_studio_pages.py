@@ -194,7 +194,8 @@ def test_job_card_shows_queue_position_elapsed_time_and_preview(designer_client,
             designer_client.post(reverse("studio:home"), {"model": "test-model", "prompt": prompt}, **HX)
     first, second = Job.objects.order_by("id")
     card = designer_client.get(reverse("studio:job_detail", args=[second.public_id]), **HX).content.decode()
-    assert "Queued: position 2" in card and "elapsed" in card and 'hx-trigger="every 1s"' in card
+    assert "Queued: position 2" in card and "elapsed" in card and 'hx-trigger="job-changed"' in card
+    assert reverse("studio:job_state", args=[second.public_id]) in card and 'hx-trigger="every 200ms"' in card
     assert designer_client.get(reverse("studio:job_preview", args=[first.public_id])).status_code == 404
     jobs.claim_job(job_id=first.pk)
     jobs.store_preview(job_id=first.pk, data=make_png(24, 24, "green"))

@@ -59,7 +59,8 @@ def test_htmx_submit_returns_a_polling_job_card_and_signals_credits(designer_cli
     html = response.content.decode()
     job = Job.objects.get()
     assert response.status_code == 200 and "credits-changed" in response["HX-Trigger"]
-    assert f'id="job-{job.public_id}"' in html and 'hx-trigger="every 1s"' in html
+    assert f'id="job-{job.public_id}"' in html and 'hx-trigger="job-changed"' in html
+    assert reverse("studio:job_state", args=[job.public_id]) in html
     assert credits.member_balance(membership=designer) == 960
 
 

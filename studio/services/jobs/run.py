@@ -140,13 +140,15 @@ def _run_claimed(job: Job) -> None:
         )
         return
     record_provider_success(family=job.provider_family)
-    record_result(job_id=job.pk, result=result, attempt=attempt)
+    record_result(job_id=job.pk, result=result, attempt=attempt, count=job.count)
 
 
-def record_result(*, job_id: int, result: GenerationResult, attempt: int | None = None) -> None:
+def record_result(
+    *, job_id: int, result: GenerationResult, attempt: int | None = None, count: int | None = None
+) -> None:
     """Complete the job; if recording fails, retry the job rather than leave it running."""
     try:
-        complete_job(job_id=job_id, result=result)
+        complete_job(job_id=job_id, result=result, count=count)
     except Exception:
         logger.exception("job %s: recording the provider's result failed", job_id)
         retry_after_internal_error(job_id=job_id, attempt=attempt)

@@ -26,7 +26,9 @@ logger = logging.getLogger(__name__)
 def _locked(job_id: int) -> Job:
     # The job row only: locking the catalogue row too (select_related) would block every
     # submit of that model, whose foreign key check needs a share lock on it.
-    return Job.objects.select_for_update(no_key=True, of=("self",)).select_related("catalog_model").get(pk=job_id)
+    return (
+        Job.objects.select_for_update(no_key=True, of=("self",)).select_related("catalog_model", "team").get(pk=job_id)
+    )
 
 
 def image_origin(job: Job) -> ImageOrigin:
@@ -45,13 +47,17 @@ def image_origin(job: Job) -> ImageOrigin:
     )
 
 
-def complete_job(*, job_id: int, result: GenerationResult) -> Job:
-    """Store the images, then mark the job succeeded and settle, in one short transaction."""
+def complete_job(*, job_id: int, result: GenerationResult, count: int | None = None) -> Job:
+    """Store the images, then mark the job succeeded and settle, in one short transaction.
+
+    `count`: the job's image count when the caller has the row already (it never changes).
+    """
     if not result.images:
         reason = "; ".join(result.refusals) or "The provider returned no image."
         code = ErrorCode.CONTENT_POLICY if result.refusals else ErrorCode.UPSTREAM_ERROR
         return fail_job(job_id=job_id, code=code, message=reason)
-    count = Job.objects.filter(pk=job_id).values_list("count", flat=True).get()
+    if count is None:
+        count = Job.objects.filter(pk=job_id).values_list("count", flat=True).get()
     images = result.images[:count]
     try:
         stored = save_image_files(images)
@@ -67,8 +73,10 @@ def complete_job(*, job_id: int, result: GenerationResult) -> Job:
     except BaseException:
         discard_unused_files(stored)  # no row will point at them
         raise
-    discard_preview(job_id=job_id)
-    job.refresh_from_db()
+    if job.preview:
+        # The real images replace a streamed preview (a terminal job gets no new one).
+        discard_preview(job_id=job_id)
+        job.refresh_from_db(fields=["preview"])
     return job
 
 
@@ -81,6 +89,7 @@ def _record_success(
         if job.is_terminal:
             # A second delivery, or a cancel that won: one image row per delivered image.
             transaction.on_commit(lambda: discard_unused_files(stored))
+            job.refresh_from_db()  # the cancel's own discard_preview may have run since
             return job
         origin = image_origin(job)
         for index, (image, files) in enumerate(zip(images, stored, strict=True)):
@@ -101,8 +110,9 @@ def _record_success(
         job.metadata = {**(job.metadata or {}), **dict(result.metadata), "refusals": list(result.refusals)}
         if result.seed is not None:
             job.params = {**job.params, "seed_used": result.seed}
+        # Charge and release under the same lock, written by the same UPDATE of the row.
+        credits.settle_locked_job(job=job, delivered=len(images))
         job.save()
-        credits.settle_job_credits(job_id=job.pk, delivered=len(images))
         notify_job_event(job_id=job.pk, event="succeeded")
         return job
 

@@ -12,7 +12,7 @@ from gallery import imaging
 from providers.models import CatalogModel
 from providers.registry import route_for_model
 from studio.models import Membership
-from studio.services import credits
+from studio.services import config_cache, credits
 from studio.services.errors import ModelNotAllowed, ValidationFailed
 from studio.services.team.access import model_block_reason
 
@@ -84,9 +84,16 @@ class Quote(AgainstBalance):
 
 
 # -- validation -------------------------------------------------------------------
+def cached_model(identifier: str) -> CatalogModel | None:
+    """`CatalogModel.objects.resolve` from this process's copy of the catalogue (config_cache):
+    every submit resolves a model, and a case-insensitive match scans the table twice."""
+    key = (identifier or "").strip().lower()
+    return config_cache.cached("model", key, lambda: CatalogModel.objects.resolve(key)) if key else None
+
+
 def resolve_model(*, membership: Membership, identifier: str) -> CatalogModel:
     """Find a usable model by string or alias, or say why not."""
-    model = CatalogModel.objects.resolve(identifier or "")
+    model = cached_model(identifier)
     if model is None:
         raise ValidationFailed({"model": f"Unknown model “{identifier}”."})
     reason = model_block_reason(membership=membership, model=model)

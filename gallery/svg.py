@@ -118,6 +118,9 @@ def sanitise_svg(data: bytes) -> SanitisedSvg:
     if clean is None:  # cannot happen: the root is <svg>, which is allowed
         raise UnsafeSvg("This file is not an SVG image.")
     width, height = svg_dimensions(clean)
+    # The prefix registry is process-wide: qrcode (the two-factor QR) registers "svg" for
+    # this namespace, which turned every drawing stored after it into <svg:svg>.
+    ET.register_namespace("", SVG_NS)
     body = ET.tostring(clean, encoding="unicode")
     return SanitisedSvg(('<?xml version="1.0" encoding="UTF-8"?>\n' + body).encode(), width, height)
 

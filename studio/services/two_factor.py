@@ -8,6 +8,7 @@ written to the user's team trails, like enrolling and removing a device.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from base64 import b32encode
 
 import qrcode
@@ -47,7 +48,12 @@ def secret_text(device: TOTPDevice) -> str:
 def qr_svg(device: TOTPDevice) -> str:
     """The enrolment link as an inline SVG: drawn on the server, so no script and no third party."""
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathFillImage, box_size=8)
-    return image.to_string(encoding="unicode")
+    try:
+        return image.to_string(encoding="unicode")
+    finally:
+        # qrcode registers the "svg" prefix process-wide; put back the default namespace that
+        # the SVG sanitiser (gallery.svg) writes stored drawings with.
+        ET.register_namespace("", "http://www.w3.org/2000/svg")
 
 
 def start_enrolment(*, user: User) -> TOTPDevice:

@@ -163,3 +163,16 @@ def test_thumbnail_without_a_rasteriser_is_a_labelled_tile(monkeypatch):
 def test_oversized_svg_is_refused():
     with pytest.raises(svg.UnsafeSvg, match="too large"):
         svg.sanitise_svg(b"<svg>" + b" " * (svg.MAX_SVG_BYTES + 1) + b"</svg>")
+
+
+def test_a_prefix_registered_elsewhere_in_the_process_does_not_leak_into_stored_drawings():
+    """qrcode's SVG factory (the two-factor QR) registers "svg" as the prefix of the SVG namespace."""
+    import xml.etree.ElementTree as ET
+
+    ET.register_namespace("svg", svg.SVG_NS)
+    try:
+        clean = svg.sanitise_svg((HEAD + '<a href="#r"><text x="2" y="10">Hello <tspan>there</tspan></text></a>' + TAIL).encode())
+        text = clean.data.decode()
+        assert "<svg:" not in text and "<svg " in text and "Hello <tspan>there</tspan>" in text
+    finally:
+        ET.register_namespace("", svg.SVG_NS)

@@ -242,3 +242,12 @@ def test_keyless_install_says_demo_once_and_prices_free_renders_honestly(designe
     assert '<small class="demo">' not in html
     assert "Demo render: no charge (2 credits per image once OpenAI Images is configured)" in html
     assert "1 × 0 = </span><strong>0 credits</strong>" in html
+
+
+def test_a_filter_that_matches_only_keyless_models_does_not_claim_no_key_is_configured(designer_client, designer, settings, monkeypatch):
+    """With an OpenAI key set, "flux" matches only demo-drawn models: each row says so, not the page."""
+    settings.OPENAI_API_KEY = "sk-test"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    sync_catalog()
+    html = designer_client.get(reverse("studio:home"), {"q": "flux", "model": "flux-2-klein"}).content.decode()
+    assert 'id="all-demo"' not in html and '<small class="demo">demo render</small>' in html

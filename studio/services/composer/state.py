@@ -46,6 +46,10 @@ class ComposerState:
     auto: bool = False
     auto_reason: str = ""
     auto_error: str = ""
+    # Every enabled model is drawn by the local renderer (an install with no provider key): the
+    # picker says so once instead of on each of ~70 rows. Read from the whole menu, not a
+    # filtered one, so that a filter matching only keyless models does not claim it.
+    all_demo: bool = False
 
     @property
     def reserved_references(self) -> int:
@@ -58,13 +62,6 @@ class ComposerState:
     def shortfall(self) -> int:
         """Credits missing for the quoted request (0 when the balance covers it)."""
         return self.quote.shortfall if self.quote else 0
-
-    @property
-    def all_demo(self) -> bool:
-        """Every model on the menu is drawn by the local renderer (an install with no provider key):
-        the picker says so once instead of on each of ~70 rows."""
-        entries = [e for _, group in self.menu for e in group]
-        return bool(entries) and all(e.is_demo for e in entries)
 
     @property
     def demo_free(self) -> bool:
@@ -88,6 +85,7 @@ def composer_state(
     user = membership.user
     full_menu = build_menu(membership=membership)
     state = ComposerState(menu=full_menu, model=None, values={k: values.get(k) or "" for k in values})
+    state.all_demo = _every_model_demo(full_menu)
     remix = values.get("remix")
     if remix:
         # "Remix" (the lightbox's R): the image's model, prompt and ratio, unless the link names its own.
@@ -310,3 +308,8 @@ def compose_job(
         mask=mask,
     )
     return spec, parent
+
+
+def _every_model_demo(menu: list[tuple[str, list[MenuEntry]]]) -> bool:
+    entries = [entry for _, group in menu for entry in group]
+    return bool(entries) and all(entry.is_demo for entry in entries)

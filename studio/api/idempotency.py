@@ -157,6 +157,14 @@ def release(claim: Claim) -> None:
     IdempotencyRecord.objects.filter(pk=claim.record.pk, job__isnull=True).delete()
 
 
+def forget(claim: Claim) -> None:
+    """Forget the key although it started a job: that job was failed before it could run
+    (the queue was down), so a retry must submit anew, not replay the 202."""
+    IdempotencyRecord.objects.filter(pk=claim.record.pk).delete()
+    claim.completed = False
+    claim.job_id = None
+
+
 def run_idempotent(
     request: HttpRequest,
     *,

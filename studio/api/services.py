@@ -13,7 +13,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from providers.errors import ErrorCode
 from studio.api.auth import ApiContext
 from studio.api.errors import ApiError
-from studio.api.idempotency import Claim, attach_job
+from studio.api.idempotency import Claim, attach_job, forget
 from studio.api.webhooks import register_job_webhook
 from studio.models import Job, JobPriority
 from studio.services.db import transient_retry
@@ -106,6 +106,8 @@ def submit_api_job(
         logger.warning("job %s: the broker refused the task; failing it", job.pk, exc_info=True)
         _BrokerHealth.last_ok = float("-inf")
         fail_job(job_id=job.pk, code=ErrorCode.UNAVAILABLE, message="The job queue was down; nothing was charged.")
+        if claim is not None:
+            forget(claim)
         raise queue_down() from None
     return job
 

@@ -229,6 +229,28 @@ def test_broker_failing_at_publish_fails_the_job_and_releases_the_hold(api, desi
     assert credits.ledger_is_balanced()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_after_the_broker_refused_runs_anew_instead_of_replaying_a_202(api, designer, gpt_model, monkeypatch):
+    # The 503 tells the client to retry; the retry (same key) must not get back the 202 of
+    # the job that was failed for the outage.
+    def refuse(**_: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("studio.services.jobs.queue.enqueue_run", refuse)
+    body = {"model": "gpt-image-test", "prompt": "x"}
+    assert error_of(post(api, body, **{"Idempotency-Key": "outage-1"}), 503)["code"] == "unavailable"
+    monkeypatch.undo()
+    monkeypatch.setattr(api_services, "broker_available", lambda: True)
+    monkeypatch.setattr("studio.services.jobs.queue.enqueue_run", lambda **_: None)
+
+    retried = post(api, body, **{"Idempotency-Key": "outage-1"})
+
+    assert retried.status_code == 202 and "Idempotent-Replayed" not in retried
+    assert Job.objects.get(public_id=retried.json()["jobId"]).status == JobStatus.QUEUED
+    assert Job.objects.filter(status=JobStatus.FAILED).count() == 1
+    assert balance(designer) == 1000 - gpt_model.credits_per_image
+
+
 def test_broker_check_connects_when_not_eager(monkeypatch):
     from kombu import Connection
 

@@ -33,18 +33,49 @@ class CapExceeded(InsufficientCredits):
 
 # -- accounts ---------------------------------------------------------------------
 def mint_account() -> Account:
-    account, _ = Account.objects.get_or_create(kind=AccountKind.MINT, team=None, user=None)
-    return account
+    return _get_or_create_account(kind=AccountKind.MINT, team_id=None, user_id=None)
 
 
 def team_account(*, team: Team, kind: AccountKind) -> Account:
-    account, _ = Account.objects.get_or_create(kind=kind, team=team, user=None)
-    return account
+    return _get_or_create_account(kind=kind, team_id=team.pk, user_id=None)
 
 
 def member_account(*, team: Team, user: User) -> Account:
-    account, _ = Account.objects.get_or_create(kind=AccountKind.MEMBER, team=team, user=user)
+    return _get_or_create_account(kind=AccountKind.MEMBER, team_id=team.pk, user_id=user.pk)
+
+
+_AccountKey = tuple[str, int | None, int | None]
+# Account ids by (kind, team, user), per process: an account row is never deleted and never
+# changes owner, so a job's hold and settle need not look their accounts up every time.
+_ACCOUNT_IDS: dict[_AccountKey, int] = {}
+# Accounts this process created in a transaction not yet committed: found again inside it,
+# they are not remembered, since a rollback removes them. A rollback leaves the key here,
+# which only costs that account its cache entry.
+_CREATED_UNCOMMITTED: set[_AccountKey] = set()
+
+
+def _get_or_create_account(*, kind: AccountKind, team_id: int | None, user_id: int | None) -> Account:
+    key = (str(kind), team_id, user_id)
+    account, created = Account.objects.get_or_create(kind=kind, team_id=team_id, user_id=user_id)
+    if created and transaction.get_connection().in_atomic_block:
+        _CREATED_UNCOMMITTED.add(key)
+        transaction.on_commit(lambda: _CREATED_UNCOMMITTED.discard(key))
+    elif key not in _CREATED_UNCOMMITTED:
+        _ACCOUNT_IDS[key] = account.pk
     return account
+
+
+def _account_ref(*, kind: AccountKind, team_id: int | None, user_id: int | None) -> Account:
+    """An account to transfer from or to, known by id only: never read its `balance`."""
+    pk = _ACCOUNT_IDS.get((str(kind), team_id, user_id))
+    if pk is None:
+        return _get_or_create_account(kind=kind, team_id=team_id, user_id=user_id)
+    return Account(pk=pk, kind=kind, team_id=team_id, user_id=user_id)
+
+
+def clear_account_ids() -> None:
+    _ACCOUNT_IDS.clear()
+    _CREATED_UNCOMMITTED.clear()
 
 
 def member_balance(*, membership: Membership) -> int:
@@ -73,7 +104,11 @@ def transfer_credits(
         raise ValidationFailed({"amount": "Amount must be a whole number of credits above zero."})
     if debit.pk == credit.pk:
         raise ValidationFailed({"amount": "A transfer needs two different accounts."})
-    with transaction.atomic():
+    # A savepoint only where a refused debit could follow a credit already written (two
+    # cached balances): otherwise nothing was written when it is refused, and a caller
+    # inside a submit or a settle saves two statements per transfer.
+    cached = sum(account.kind not in DERIVED_KINDS for account in (debit, credit))
+    with transaction.atomic(savepoint=cached == 2):
         for account in sorted((debit, credit), key=lambda a: a.pk):
             if account.kind in DERIVED_KINDS:
                 continue
@@ -151,10 +186,11 @@ def hold_credits(*, job: Job) -> Transfer | None:
     """
     if job.credits_held == 0:
         return None  # a free job (a demo render) holds nothing
-    member = member_account(team=job.team, user=job.user)
-    holds = team_account(team=job.team, kind=AccountKind.HOLDS)
-    with transaction.atomic():
-        membership = Membership.objects.filter(team=job.team, user=job.user).only("monthly_cap").first()
+    member = _account_ref(kind=AccountKind.MEMBER, team_id=job.team_id, user_id=job.user_id)
+    holds = _account_ref(kind=AccountKind.HOLDS, team_id=job.team_id, user_id=None)
+    # No savepoint of its own: a refusal here leaves the submit, whose own block rolls back.
+    with transaction.atomic(savepoint=False):
+        membership = Membership.objects.filter(team_id=job.team_id, user_id=job.user_id).only("monthly_cap").first()
         if membership is None:
             raise PermissionDenied("You are no longer a member of this team.")
         if membership.monthly_cap is not None:
@@ -231,11 +267,11 @@ def settle_locked_job(*, job: Job, delivered: int) -> None:
     if job.hold_state == HoldState.SETTLED:
         return
     charge = min(max(delivered, 0) * job.credits_per_image, job.credits_held)
-    holds = team_account(team=job.team, kind=AccountKind.HOLDS)
+    holds = _account_ref(kind=AccountKind.HOLDS, team_id=job.team_id, user_id=None)
     if charge:
         transfer_credits(
             debit=holds,
-            credit=team_account(team=job.team, kind=AccountKind.SPENT),
+            credit=_account_ref(kind=AccountKind.SPENT, team_id=job.team_id, user_id=None),
             amount=charge,
             kind=TransferKind.CHARGE,
             job=job,
@@ -245,7 +281,7 @@ def settle_locked_job(*, job: Job, delivered: int) -> None:
     if remainder:
         transfer_credits(
             debit=holds,
-            credit=member_account(team=job.team, user=job.user),
+            credit=_account_ref(kind=AccountKind.MEMBER, team_id=job.team_id, user_id=job.user_id),
             amount=remainder,
             kind=TransferKind.RELEASE,
             job=job,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -19,6 +20,7 @@ from django.utils import timezone
 from studio.api.errors import ApiError
 from studio.api.models import ApiKey
 from studio.models import AuditAction, Membership, User
+from studio.services import config_cache
 from studio.services.errors import PermissionDenied, ValidationFailed
 from studio.services.team.audit import log_event, security_event
 
@@ -86,6 +88,7 @@ def revoke_api_key(*, key: ApiKey, actor: User) -> ApiKey:
     with transaction.atomic():
         revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         if revoked:
+            config_cache.bump()  # every process stops taking the key on its next request
             log_event(
                 team=key.team,
                 actor=actor,
@@ -183,17 +186,45 @@ def authenticate(request: HttpRequest) -> ApiContext:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_SCHEME or not token.isascii() or not token.isprintable():
         raise _refuse(request, "That is not a Studio API key.")
-    key = ApiKey.objects.select_related("user", "team").filter(prefix=parts[1]).first()
-    if key is None or not hmac.compare_digest(key.key_hash, hash_key(token)):
+    found = config_cache.cached("api-key", parts[1], lambda: _load_key(parts[1]))
+    if found is None or not hmac.compare_digest(found.key.key_hash, hash_key(token)):
         raise _refuse(request, "Unknown API key.")
+    # Copies: a request may remember things on its objects (the team's access rules).
+    key, membership = copy.copy(found.key), copy.copy(found.membership)
     if key.revoked_at is not None:
         raise _refuse(request, "This API key has been revoked.")
     if not key.user.is_active:
         raise unauthorized("The account this key belongs to is disabled.")
-    membership = Membership.objects.select_related("team", "user").filter(user=key.user, team=key.team).first()
     if membership is None:
         raise unauthorized("The key's owner is no longer a member of its team.")
-    now = timezone.now()
-    if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    _note_use(key)
     return ApiContext(key=key, membership=membership)
+
+
+@dataclass(frozen=True)
+class _KnownKey:
+    key: ApiKey
+    membership: Membership | None
+
+
+def _load_key(prefix: str) -> _KnownKey | None:
+    """The key and the membership it acts as, kept per process by `config_cache`: saving or
+    deleting a key, a membership, its team or its user (and revoking a key) bumps the
+    version, so every process reads them again on its next request."""
+    key = ApiKey.objects.select_related("user", "team").filter(prefix=prefix).first()
+    if key is None:
+        return None
+    membership = Membership.objects.select_related("team", "user").filter(user=key.user, team=key.team).first()
+    return _KnownKey(key=key, membership=membership)
+
+
+# When this process last wrote each key's last_used_at (the cached key's own value goes stale).
+_last_used_written: dict[int, datetime] = {}
+
+
+def _note_use(key: ApiKey) -> None:
+    now = timezone.now()
+    last = _last_used_written.get(key.pk) or key.last_used_at
+    if last is None or last < now - LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        _last_used_written[key.pk] = now

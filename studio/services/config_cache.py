@@ -1,5 +1,6 @@
 """A per-process cache of what every API call reads and the admin rarely edits: the
-catalogue (models by slug or alias) and API keys with their memberships.
+catalogue (models by slug or alias), API keys with their memberships, and each team's
+model access rules.
 
 Every process keeps its own dict; one shared version (in the Django cache, Redis in
 production) says whether it is still good. Any save or delete of the rows behind it bumps

@@ -9,6 +9,7 @@ from django.db import transaction
 from providers.models import CatalogModel, Tier
 from providers.registry import route_for_model
 from studio.models import AccessEffect, AuditAction, Membership, ModelAccessRule, Team
+from studio.services import config_cache
 from studio.services.errors import PermissionDenied, ValidationFailed
 from studio.services.team.audit import log_event
 
@@ -42,18 +43,24 @@ def team_access(*, membership: Membership) -> TeamAccess:
     cached = getattr(membership, "_team_access_cache", None)
     if cached is not None:
         return cached
+    team_id = membership.team_id
+    access = config_cache.cached("team-access", str(team_id), lambda: _load_team_access(team_id))
+    membership._team_access_cache = access  # type: ignore[attr-defined]
+    return access
+
+
+def _load_team_access(team_id: int) -> TeamAccess:
+    # Kept per process by config_cache; saving or deleting a rule bumps its version.
     tiers: set[str] = set()
     models: dict[int, str] = {}
-    for tier, model_id, effect in ModelAccessRule.objects.filter(team_id=membership.team_id).values_list(
+    for tier, model_id, effect in ModelAccessRule.objects.filter(team_id=team_id).values_list(
         "tier", "catalog_model_id", "effect"
     ):
         if model_id is not None:
             models[model_id] = effect
         elif effect == AccessEffect.BLOCK:
             tiers.add(tier)
-    access = TeamAccess(blocked_tiers=frozenset(tiers), models=models)
-    membership._team_access_cache = access  # type: ignore[attr-defined]
-    return access
+    return TeamAccess(blocked_tiers=frozenset(tiers), models=models)
 
 
 def model_block_reason(*, membership: Membership, model: CatalogModel) -> str:
@@ -154,6 +161,7 @@ def set_member_concurrency_cap(*, actor: Membership, cap: int | None) -> bool:
         if before == cap:
             return False
         Team.objects.filter(pk=actor.team_id).update(max_running_per_member=cap)
+        config_cache.bump()  # API calls resolve their key to a cached membership and team
         log_event(
             team=actor.team,
             actor=actor.user,

@@ -95,10 +95,17 @@ def _calls(limit: Limit, now: datetime) -> QuerySet[ProviderCall]:
     return calls.filter(model_slug=limit.model_slug) if limit.model_slug else calls
 
 
-def blocked_for(*, family: str, model_slug: str, now: datetime | None = None) -> float | None:
-    """None if a call may start now; else seconds until one may (0: when a call in flight ends)."""
+def blocked_for(
+    *, family: str, model_slug: str, now: datetime | None = None, found: list[Limit] | None = None
+) -> float | None:
+    """None if a call may start now; else seconds until one may (0: when a call in flight ends).
+
+    `found`: the limits the caller has just read under its lock, to save reading them twice.
+    """
     now = now or timezone.now()
-    for limit in limits_for(family=family, model_slug=model_slug, now=now):
+    if found is None:
+        found = limits_for(family=family, model_slug=model_slug, now=now)
+    for limit in found:
         if limit.paused_until:
             return (limit.paused_until - now).total_seconds()
         if limit.concurrent and _in_flight(limit, now) >= limit.concurrent:
@@ -144,11 +151,16 @@ def acquire(*, job: Job, now: datetime | None = None) -> float | None:
     time is read after the lock: a claim that waited for it counts from when it got it.
     """
     found = limits_for(family=job.provider_family, model_slug=job.model_slug, now=now)
-    if any(limit.concurrent or limit.per_minute or limit.paused_until for limit in found):
+    limited = any(limit.concurrent or limit.per_minute or limit.paused_until for limit in found)
+    if limited:
         # Only a provider with a limit serialises its claims; the others count calls freely.
         _lock_family(job.provider_family)
     now = max(now or timezone.now(), timezone.now())
-    wait = blocked_for(family=job.provider_family, model_slug=job.model_slug, now=now)
+    # Read again after the lock (another claim may have changed them while this one waited);
+    # without a limit there was no lock and no wait, so what was read still holds.
+    wait = blocked_for(
+        family=job.provider_family, model_slug=job.model_slug, now=now, found=None if limited else found
+    )
     if wait is None:
         ProviderCall.objects.create(family=job.provider_family, model_slug=job.model_slug, at=now)
     return wait

@@ -10,10 +10,13 @@ from gallery.services import load_image_bytes
 from providers.types import GenerationRequest, GenerationResult, InputImage, Part, Turn
 from studio.input_links import public_input_url
 from studio.models import Job, JobInput, JobStatus
+from studio.services.jobs.spec import cached_model_by_id
 
 
 def build_request(job: Job) -> GenerationRequest:
     """Turn a job (and its thread) into the adapter's request dataclass."""
+    if not Job.catalog_model.is_cached(job):
+        job.catalog_model = cached_model_by_id(job.catalog_model_id) or job.catalog_model
     inputs = list(job.inputs.all())
     references = tuple(_stored_input(i) for i in inputs if i.kind == JobInput.Kind.REFERENCE)
     mask = next((_stored_input(i) for i in inputs if i.kind == JobInput.Kind.MASK), None)

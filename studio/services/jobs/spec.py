@@ -91,6 +91,11 @@ def cached_model(identifier: str) -> CatalogModel | None:
     return config_cache.cached("model", key, lambda: CatalogModel.objects.resolve(key)) if key else None
 
 
+def cached_model_by_id(model_id: int) -> CatalogModel | None:
+    """A catalogue row by id from the same per-process copy (a worker builds every request from it)."""
+    return config_cache.cached("model-id", str(model_id), lambda: CatalogModel.objects.filter(pk=model_id).first())
+
+
 def resolve_model(*, membership: Membership, identifier: str) -> CatalogModel:
     """Find a usable model by string or alias, or say why not."""
     model = cached_model(identifier)

@@ -25,13 +25,14 @@ def on_job_saved(sender: Any, instance: Any, created: bool = False, raw: bool = 
                     job.count, job.credits_held)
 
 
-def on_job_event(*, job_id: int, event: str) -> None:
+def on_job_event(*, job_id: int, event: str, job: Any = None) -> None:
     """Log a job's end with its ids (the listener runs after commit, in web or worker)."""
     if event not in ("succeeded", "failed", "canceled"):
         return
     from studio.models import Job
 
-    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        job = Job.objects.filter(pk=job_id).first()
     if job is None:
         return
     took = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else None

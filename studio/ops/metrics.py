@@ -71,13 +71,14 @@ def _labels(job: Any) -> dict[str, str]:
     return {"family": job.provider_family or "unknown", "model": job.model_slug, "tier": tier or "unknown"}
 
 
-def on_job_event(*, job_id: int, event: str) -> None:
+def on_job_event(*, job_id: int, event: str, job: Any = None) -> None:
     """Count a job's end and observe its latencies; progress events move nothing."""
     if event not in ("succeeded", "failed", "canceled"):
         return
     from studio.models import Job
 
-    job = Job.objects.select_related("catalog_model").filter(pk=job_id).first()
+    if job is None:
+        job = Job.objects.select_related("catalog_model").filter(pk=job_id).first()
     if job is None:
         return
     labels = _labels(job)

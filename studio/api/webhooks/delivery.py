@@ -67,19 +67,19 @@ def register_job_webhook(*, job: Job, api_key: ApiKey, url: str, events: Iterabl
     return JobWebhook.objects.create(job=job, api_key=api_key, url=url, events=list(events), base_url=base_url)
 
 
-def notify_job_event(*, job_id: int, event: str) -> None:
+def notify_job_event(*, job_id: int, event: str, job: Job | None = None) -> None:
     """Queue a webhook for a job event if the job's client asked for it.
 
     Called by the job layer after commit for progress, succeeded, failed and canceled;
     it must never break the job pipeline, so it logs instead of raising.
     """
     try:
-        _notify(job_id=job_id, event=event)
+        _notify(job_id=job_id, event=event, job=job)
     except Exception:
         logger.exception("job %s: could not queue the %s webhook", job_id, event)
 
 
-def _notify(*, job_id: int, event: str) -> None:
+def _notify(*, job_id: int, event: str, job: Job | None) -> None:
     subscription = JobWebhook.objects.filter(job_id=job_id).select_related("api_key").first()
     if subscription is None:
         return
@@ -87,7 +87,8 @@ def _notify(*, job_id: int, event: str) -> None:
             "failed": WebhookEvent.FAILED, "canceled": WebhookEvent.FAILED}.get(event, WebhookEvent.PROGRESS)
     if kind not in subscription.events:
         return
-    job = Job.objects.select_related("catalog_model").get(pk=job_id)
+    if job is None or kind == WebhookEvent.PROGRESS:
+        job = Job.objects.select_related("catalog_model").get(pk=job_id)
     if kind == WebhookEvent.PROGRESS:
         if job.is_terminal:
             return

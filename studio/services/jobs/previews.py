@@ -78,6 +78,7 @@ def set_progress(*, job_id: int, percent: int) -> None:
         notify_job_event(job_id=job_id, event="progress")
 
 
-def notify_job_event(*, job_id: int, event: str) -> None:
-    """Announce a job event to the listeners (webhooks, metrics) once this commits."""
-    events.publish_job_event(job_id=job_id, event=event)
+def notify_job_event(*, job_id: int, event: str, job: Job | None = None) -> None:
+    """Announce a job event to the listeners (webhooks, metrics) once this commits; `job`,
+    the row as this transaction writes it, saves each listener a read."""
+    events.publish_job_event(job_id=job_id, event=event, job=job)

@@ -80,6 +80,13 @@ def complete_job(*, job_id: int, result: GenerationResult, count: int | None = N
     return job
 
 
+# What succeeding writes (settle_locked_job's two included): one UPDATE of just these.
+SUCCESS_FIELDS = [
+    "status", "progress", "finished_at", "lease_expires_at", "next_attempt_at", "error_code", "error_message",
+    "result_text", "result_parts", "metadata", "params", "credits_charged", "hold_state", "updated_at",
+]
+
+
 @transient_retry
 def _record_success(
     *, job_id: int, result: GenerationResult, images: Sequence[GeneratedImage], stored: Sequence[StoredFile]
@@ -112,8 +119,8 @@ def _record_success(
             job.params = {**job.params, "seed_used": result.seed}
         # Charge and release under the same lock, written by the same UPDATE of the row.
         credits.settle_locked_job(job=job, delivered=len(images))
-        job.save()
-        notify_job_event(job_id=job.pk, event="succeeded")
+        job.save(update_fields=SUCCESS_FIELDS)
+        notify_job_event(job_id=job.pk, event="succeeded", job=job)
         return job
 
 

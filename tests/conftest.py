@@ -28,12 +28,16 @@ SQUARE_AND_WIDE = {"default": {"1:1": [1024, 1024], "16:9": [1344, 768], "9:16":
 @pytest.fixture(autouse=True)
 def _fresh_process_caches() -> None:
     """Each test's rows are rolled back: what this process remembered of the last test's
-    catalogue and provider status rows (config_cache, providers.status) must go with them."""
+    catalogue, provider status, account and API key rows (config_cache, providers.status,
+    the ledger's account ids, the keys' last use) must go with them."""
     from providers import status
-    from studio.services import config_cache
+    from studio.api import auth
+    from studio.services import config_cache, credits
 
     config_cache.clear_local()
+    credits.clear_account_ids()
     status._STATUS_ROWS.clear()
+    auth._last_used_written.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -23,15 +23,15 @@ from packaging.utils import canonicalize_name
 
 EXTRAS = ("proxy",)
 
-# Installed at the newest release the registry has, whatever litellm pins: a CA bundle's date
-# says nothing about API compatibility, and a mirror can lag a pin set days after the bundle.
+# Taken at the newest release the registry has rather than at litellm's floor: a CA bundle has
+# no API to break, and a mirror may not have caught up with the floor litellm sets.
 NEWEST_AVAILABLE = {
     # litellm 1.109.1 asks for >=2026.10.19; on this registry only the post-release
     # 2026.10.19.post1 meets it.
     "certifi",
 }
 
-# Not installed at all: the proxy starts and serves /chat/completions without them.
+# Not installed at all: the proxy starts and serves the benchmark's /v1/images/generations without them.
 SKIPPED = {
     # ==0.4.113 is pinned; the registry stops at 0.4.110. It carries the Prisma schema and
     # migrations for the proxy's database, and the benchmark runs the proxy without one.

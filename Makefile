@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench loadtest prod-venv lint venv install install-dev clean
+.PHONY: run test bench loadtest prod-venv litellm-venv lint venv install install-dev clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit("Studio needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -49,6 +49,22 @@ $(PROD_VENV)/.installed: requirements.txt
 	@touch $@
 
 prod-venv: $(PROD_VENV)/.installed
+
+# The LiteLLM proxy, for tests/bench/test_gateway_bench.py to compare against: a virtualenv of
+# its own, since its pins (FastAPI, pydantic, openai, ...) are not the project's. litellm goes in
+# without its dependencies, which tests/bench/litellm_venv.py then installs from its METADATA.
+LITELLM_VENV := var/litellm-venv
+LITELLM_VERSION := 1.109.1
+$(LITELLM_VENV)/.installed: tests/bench/litellm_venv.py
+	@$(PYTHON) -c 'import sys; sys.exit("LiteLLM needs Python 3.10+") if sys.version_info < (3, 10) else None'
+	rm -rf $(LITELLM_VENV)
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/pip install --quiet --no-deps litellm==$(LITELLM_VERSION) packaging
+	$(LITELLM_VENV)/bin/python tests/bench/litellm_venv.py
+	@touch $@
+
+litellm-venv: $(LITELLM_VENV)/.installed
 
 # The load and chaos suite (tests/load): needs DATABASE_URL (PostgreSQL) and redis-server.
 loadtest: install-dev prod-venv

@@ -12,10 +12,16 @@ the code of that revision (extracted under var/bench/), and every phase interlea
 direct call, the baseline and this tree round by round, so the drift of this shared,
 noisy machine hits all three alike.
 
+With the LiteLLM proxy installed (`make litellm-venv`, or STUDIO_BENCH_LITELLM=<its litellm
+executable>), it is one more target in every phase, pointed at the same fake: one uvicorn
+worker, a master key, no database (tests/bench/litellm_proxy.py). Without it one line says
+how to build it and the other targets run as before.
+
 Printed per stack: latency (sequential median/p99, and 8 requests at once), overhead over
 the direct call, CPU per request of every process (gunicorn, Celery, its PostgreSQL
 backends, its Redis server), SQL statements, PostgreSQL transactions and Redis commands
-per request (counted with one stack running alone).
+per request (counted with one stack running alone). For LiteLLM, latency, overhead and the
+CPU of its process.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from django.conf import settings
 from django.db import connection
 
 from studio.api.auth import create_api_key
+from tests.bench.litellm_proxy import MODEL as LITELLM_MODEL
+from tests.bench.litellm_proxy import LiteLLMProxy, litellm_executable, running_litellm
 from tests.bench.test_api_bench import free_port, percentile, process_tree_cpu
 from tests.fakes.server import FakeProvider
 from tests.worker import ROOT, worker_env
@@ -232,7 +240,8 @@ def running_stack(name: str, tree: Path, provider_env: dict[str, str]) -> Iterat
 
 
 def cpu_line(before: dict[str, float], after: dict[str, float], requests: int) -> str:
-    parts = {k: (after[k] - before[k]) * 1000 / requests for k in ("web", "worker", "postgres", "redis")}
+    cpu_keys = [k for k in ("web", "worker", "postgres", "redis", "proxy") if k in before]
+    parts = {k: (after[k] - before[k]) * 1000 / requests for k in cpu_keys}
     total = sum(parts.values())
     return f"CPU/request {total:.1f} ms (" + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()) + ")"
 
@@ -264,7 +273,21 @@ def test_gateway_overhead_side_by_side(make_member, make_model):
             stack.target.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
             stack.target.body = {**BODY, "model": "bench-gpt"}
             stacks.append(stack)
+        litellm: LiteLLMProxy | None = None
+        if (executable := litellm_executable()) is not None:
+            litellm = exits.enter_context(running_litellm(executable, fake.url, fake.keys["openai"], "gpt-image-1"))
+            litellm_target = Target("litellm", litellm.port, {"Authorization": f"Bearer {litellm.master_key}",
+                                                              "Content-Type": "application/json"},
+                                    {**BODY, "model": LITELLM_MODEL, "quality": "medium"})
+        else:
+            print("\n[issue 12] no LiteLLM proxy to compare with: `make litellm-venv` builds one "
+                  "(or set STUDIO_BENCH_LITELLM to a litellm executable)")
+        # The direct call runs no process of ours: it has latency figures only.
+        measured: dict[str, Stack | LiteLLMProxy] = {s.name: s for s in stacks}
         targets = [direct, *(s.target for s in stacks if s.target)]
+        if litellm is not None:
+            measured["litellm"] = litellm
+            targets.append(litellm_target)
         counter = iter(range(10**9))
         for target in targets:  # warm-up: imports, connections, ledger accounts
             for _ in range(8):
@@ -296,21 +319,23 @@ def test_gateway_overhead_side_by_side(make_member, make_model):
         # 2. Sequential, interleaved round by round in a shuffled order.
         rng = random.Random(12)
         sequential: dict[str, list[float]] = {t.name: [] for t in targets}
-        before = {s.name: s.snapshot() for s in stacks}
+        before = {name: m.snapshot() for name, m in measured.items()}
         for _ in range(SEQUENTIAL_ROUNDS):
             for target in rng.sample(targets, len(targets)):
                 sequential[target.name].append(target.call(next(counter)))
-        seq_cpu = {s.name: cpu_line(before[s.name], s.snapshot(), SEQUENTIAL_ROUNDS) for s in stacks}
+        seq_cpu = {name: cpu_line(before[name], m.snapshot(), SEQUENTIAL_ROUNDS) for name, m in measured.items()}
 
         # 3. Eight requests at once, one target per round, targets in turn.
         parallel: dict[str, list[float]] = {t.name: [] for t in targets}
-        before = {s.name: s.snapshot() for s in stacks}
+        before = {name: m.snapshot() for name, m in measured.items()}
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
             for _ in range(PARALLEL_ROUNDS):
                 for target in rng.sample(targets, len(targets)):
                     ids = [next(counter) for _ in range(PARALLEL)]
                     parallel[target.name] += list(pool.map(target.call, ids))
-        par_cpu = {s.name: cpu_line(before[s.name], s.snapshot(), PARALLEL_ROUNDS * PARALLEL) for s in stacks}
+        par_cpu = {
+            name: cpu_line(before[name], m.snapshot(), PARALLEL_ROUNDS * PARALLEL) for name, m in measured.items()
+        }
 
     d_seq, d_par = stats(sequential["direct"]), stats(parallel["direct"])
     lines = [
@@ -321,19 +346,21 @@ def test_gateway_overhead_side_by_side(make_member, make_model):
         f"     direct: sequential median {d_seq[0]:.1f} / p99 {d_seq[1]:.1f} ms; "
         f"{PARALLEL} at once median {d_par[0]:.1f} / p99 {d_par[1]:.1f} ms",
     ]
-    for stack in stacks:
-        s_seq, s_par = stats(sequential[stack.name]), stats(parallel[stack.name])
-        paired = sorted(
-            (t - d) * 1000 for t, d in zip(sequential[stack.name], sequential["direct"], strict=True)
-        )
+    labels = {name: tree.name for name, tree in trees.items()}
+    if litellm is not None:
+        labels["litellm"] = f"LiteLLM {litellm.version}, uvicorn 1 worker, no database"
+    for name in measured:
+        s_seq, s_par = stats(sequential[name]), stats(parallel[name])
+        paired = sorted((t - d) * 1000 for t, d in zip(sequential[name], sequential["direct"], strict=True))
         lines += [
-            f"     {stack.name} ({trees[stack.name].name}):",
+            f"     {name} ({labels[name]}):",
             f"       sequential: median {s_seq[0]:.1f} / p99 {s_seq[1]:.1f} ms; overhead median "
             f"{s_seq[0] - d_seq[0]:.1f} / p99 {s_seq[1] - d_seq[1]:.1f} ms (per-round difference: median "
-            f"{statistics.median(paired):.1f}, p99 {percentile(paired, 99):.1f}); {seq_cpu[stack.name]}",
+            f"{statistics.median(paired):.1f}, p99 {percentile(paired, 99):.1f}); {seq_cpu[name]}",
             f"       {PARALLEL} at once: median {s_par[0]:.1f} / p99 {s_par[1]:.1f} ms; overhead median "
-            f"{s_par[0] - d_par[0]:.1f} / p99 {s_par[1] - d_par[1]:.1f} ms; {par_cpu[stack.name]}",
-            f"       alone, {ACCOUNTING_RUNS} sequential: {accounting[stack.name]}",
+            f"{s_par[0] - d_par[0]:.1f} / p99 {s_par[1] - d_par[1]:.1f} ms; {par_cpu[name]}",
         ]
+        if name in accounting:
+            lines.append(f"       alone, {ACCOUNTING_RUNS} sequential: {accounting[name]}")
     print("\n".join(lines))
     assert all(len(v) == SEQUENTIAL_ROUNDS for v in sequential.values())

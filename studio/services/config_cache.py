@@ -5,8 +5,10 @@ model access rules.
 Every process keeps its own dict; one shared version (in the Django cache, Redis in
 production) says whether it is still good. Any save or delete of the rows behind it bumps
 the version (`studio.apps` connects the signals; bulk writes and queryset updates call
-`bump()` themselves), so an edit or a revoked key is seen by every process on its next
-request. If the shared cache is down, nothing is cached: the database answers as before.
+`bump()` themselves). The process that made the edit sees it at once; the others ask for the
+version at most once every VERSION_TTL seconds (a request would otherwise ask once per
+cached read), so an edit or a revoked key reaches every process within that second. If the
+shared cache is down, nothing is cached: the database answers as before.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,20 +26,25 @@ from django.db import transaction
 
 VERSION_KEY = "studio:config-version"
 MAX_ENTRIES = 2048
+VERSION_TTL = 1.0
 
 T = TypeVar("T")
 _lock = threading.Lock()
 _entries: dict[tuple[str, str], Any] = {}
 _version: list[str | None] = [None]
+_version_read_at: list[float] = [float("-inf")]
 
 
 def current_version() -> str | None:
+    if _version[0] is not None and time.monotonic() - _version_read_at[0] < VERSION_TTL:
+        return _version[0]
     try:
         version = cache.get(VERSION_KEY)
         if version is None:
             version = uuid.uuid4().hex
             if not cache.add(VERSION_KEY, version, timeout=None):
                 version = cache.get(VERSION_KEY)
+        _version_read_at[0] = time.monotonic()
         return version
     except Exception:  # noqa: BLE001 - a cache outage must not take the API down
         return None
@@ -72,6 +80,7 @@ def clear_local() -> None:
     with _lock:
         _entries.clear()
         _version[0] = None
+        _version_read_at[0] = float("-inf")
 
 
 def bump() -> None:

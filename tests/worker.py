@@ -68,14 +68,19 @@ def running_worker(*, concurrency: int = 4, log: Path | None = None, **env: str)
         yield process
     finally:
         celery_app.conf.task_always_eager = eager
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         handle.close()
         connection.close()
+
+
+def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float = 60.0, interval: float = 0.1) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from tests.bench.test_api_bench import free_port, process_tree_cpu
-from tests.worker import ROOT
+from tests.worker import ROOT, stop_process
 
 LITELLM_VENV = ROOT / "var" / "litellm-venv"
 MODEL = "bench-gpt"
@@ -124,12 +124,7 @@ def running_litellm(
                 wait_for_proxy(process, port, log_path)
                 yield LiteLLMProxy(process, port, master_key, installed_version(executable))
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop_process(process)
 
 
 def wait_for_proxy(process: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float = 120) -> None:

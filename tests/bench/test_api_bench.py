@@ -38,7 +38,7 @@ from studio.api.auth import create_api_key
 from studio.celery import app as celery_app
 from studio.models import Job
 from tests.fakes.server import FakeProvider
-from tests.worker import ROOT, running_worker, worker_env
+from tests.worker import ROOT, running_worker, stop_process, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,11 +100,7 @@ def gunicorn(**env: str) -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         handle.close()
 
 

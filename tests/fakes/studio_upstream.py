@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.worker import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SETUP = """
@@ -112,9 +114,5 @@ def running_upstream(folder: Path, *, balance: int = 10_000) -> Iterator[Upstrea
             time.sleep(0.2)
         yield Upstream(base_url=base_url, api_key=api_key, log=log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, timeout=10)
         handle.close()

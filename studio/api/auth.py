@@ -88,7 +88,7 @@ def revoke_api_key(*, key: ApiKey, actor: User) -> ApiKey:
     with transaction.atomic():
         revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         if revoked:
-            config_cache.bump()  # every process stops taking the key on its next request
+            config_cache.bump()  # every process stops taking the key within config_cache.VERSION_TTL
             log_event(
                 team=key.team,
                 actor=actor,
@@ -210,7 +210,8 @@ class _KnownKey:
 def _load_key(prefix: str) -> _KnownKey | None:
     """The key and the membership it acts as, kept per process by `config_cache`: saving or
     deleting a key, a membership, its team or its user (and revoking a key) bumps the
-    version, so every process reads them again on its next request."""
+    version, so every process reads them again within `config_cache.VERSION_TTL` (this
+    process at once)."""
     key = ApiKey.objects.select_related("user", "team").filter(prefix=prefix).first()
     if key is None:
         return None

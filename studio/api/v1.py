@@ -24,7 +24,7 @@ from studio.api.v1_parsing import ImageRequest, bad, parse_image_request, parse_
 from studio.models import Job, JobStatus
 from studio.services.auto_model import AutoChoice, choose_auto_model, is_auto
 from studio.services.errors import StudioError
-from studio.services.jobs import resolve_model, run_job, validate_job
+from studio.services.jobs import resolve_model, run_started_job, validate_job
 from studio.services.team.access import model_block_reason
 
 # The service's field names -> the names a client of /v1/images sent.
@@ -285,10 +285,12 @@ def create_images(request: HttpRequest, ctx: ApiContext, *, edit_endpoint: bool)
             raise from_domain(exc, params=PARAMS) from None
         if parsed.stream:
             return stream_answer(job_id=job.pk, applied=applied, claim=claim)
-        run_job(job_id=job.pk)
-        # Done, or waiting for a retry a worker will run (the provider asked us to back off).
-        job = wait_for_job(job_id=job.pk, timeout=sync_timeout(job))
-        return job_answer(job, applied)
+        ended = run_started_job(job=job)
+        if ended is None or not ended.is_terminal:
+            # Waiting for a retry a worker will run (the provider asked us to back off), or
+            # for a worker to run it at all (its provider had no room when it was submitted).
+            ended = wait_for_job(job_id=job.pk, timeout=sync_timeout(job))
+        return job_answer(ended, applied)
 
     return run_idempotent(request, api_key=ctx.key, canonical_body=body.canonical, handler=handle)
 

@@ -5,7 +5,11 @@ Lock order (write it nowhere else; follow it everywhere):
   1b. while claiming a job of a member whose team caps running jobs per member, that
      member's transaction-level advisory lock, after the job row; then, for a provider with
      a limit, that provider's advisory lock (both in `studio.services.jobs.limits`);
-  2. member and pool accounts, in id order (`credits.transfer_credits` does this);
+  2. member and pool accounts, in id order (`credits.transfer_credits` does this); the one
+     exception: a synchronous API submit starts its new job last, taking the provider's
+     advisory lock after the member's account (`jobs.submit`, dispatch "caller"). That
+     cannot close a cycle: whoever holds a provider's lock is claiming, and a claim locks
+     no account;
   3. nothing else. Shared rows are never locked: not the catalogue (a job's foreign key to
      it needs FOR KEY SHARE, which FOR UPDATE on the catalogue row would block — the deadlock
      of issue 10), not teams or users, and not the system accounts (holds, spent, mint),

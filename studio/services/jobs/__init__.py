@@ -27,6 +27,7 @@ from studio.services.jobs.run import (
     record_submission,
     run_job,
     run_next_job,
+    run_started_job,
 )
 from studio.services.jobs.settle import cancel_job, complete_job, fail_job, recover_stalled_jobs
 from studio.services.jobs.spec import (
@@ -75,6 +76,7 @@ __all__ = [
     "requeue_lost_job",
     "resolve_model",
     "run_job",
+    "run_started_job",
     "run_next_job",
     "serialise_parts",
     "set_progress",

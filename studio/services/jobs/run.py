@@ -65,7 +65,12 @@ def claim_first(*, jobs: QuerySet[Job], member_cap: int = 0) -> Job | None:
 
 
 def _claim_locked(job: Job | None) -> Job | None:
-    if job is None or job.status != JobStatus.QUEUED:
+    return start_locked_job(job) if job is not None else None
+
+
+def start_locked_job(job: Job) -> Job | None:
+    """Under the row's lock: move a due, queued job to running with a fresh lease, if its provider has room."""
+    if job.status != JobStatus.QUEUED:
         return None
     now = timezone.now()
     if job.next_attempt_at and job.next_attempt_at > now + timedelta(seconds=1):
@@ -90,6 +95,16 @@ def run_job(*, job_id: int) -> None:
         _run_claimed(job)
 
 
+def run_started_job(*, job: Job) -> Job | None:
+    """Run a job this process started itself (the synchronous API's submit claims it in its own
+    transaction); return the job as it ended, or None if it did not end here (a retry is due,
+    or it was never started here: its provider had no room, so a worker runs it)."""
+    if job.status != JobStatus.RUNNING:
+        return None
+    with leases.holding_lease(job_id=job.pk):
+        return _run_claimed(job)
+
+
 def run_next_job() -> None:
     """A worker's turn: run the fairest queued job that may start, then hand the turn on.
 
@@ -111,7 +126,8 @@ def run_next_job() -> None:
             logger.warning("could not publish the next turn; the sweep republishes waiting jobs", exc_info=True)
 
 
-def _run_claimed(job: Job) -> None:
+def _run_claimed(job: Job) -> Job | None:
+    """Call the provider and record the outcome: the job as it ended, or None if it did not end yet."""
     attempt = job.attempts
     try:
         adapter = get_adapter(job.provider_family)
@@ -120,38 +136,38 @@ def _run_claimed(job: Job) -> None:
             submission = adapter.submit(request)
             record_provider_success(family=job.provider_family)
             record_submission(job_id=job.pk, submission=submission, attempt=attempt)
-            return
+            return None
         result = adapter.generate(request, on_progress=progress_reporter(job_id=job.pk))
     except ProviderError as exc:
         record_provider_failure(family=job.provider_family, error=exc)
         if exc.code is ErrorCode.RATE_LIMITED:
             limits.record_429(family=job.provider_family, retry_after=exc.retry_after)
         handle_provider_error(job_id=job.pk, error=exc, attempt=attempt)
-        return
+        return None
     except DatabaseError:
         logger.exception("job %s: the database failed around the provider call", job.pk)
         retry_after_internal_error(job_id=job.pk, attempt=attempt)
-        return
+        return None
     except Exception as exc:
         logger.exception("job %s: provider call failed unexpectedly", job.pk)
         record_provider_error(family=job.provider_family, message=f"unexpected {type(exc).__name__}")
-        fail_job(
+        return fail_job(
             job_id=job.pk, code=ErrorCode.UPSTREAM_ERROR, message="The provider call failed unexpectedly.", attempt=attempt
         )
-        return
     record_provider_success(family=job.provider_family)
-    record_result(job_id=job.pk, result=result, attempt=attempt, count=job.count)
+    return record_result(job_id=job.pk, result=result, attempt=attempt, count=job.count)
 
 
 def record_result(
     *, job_id: int, result: GenerationResult, attempt: int | None = None, count: int | None = None
-) -> None:
+) -> Job | None:
     """Complete the job; if recording fails, retry the job rather than leave it running."""
     try:
-        complete_job(job_id=job_id, result=result, count=count)
+        return complete_job(job_id=job_id, result=result, count=count)
     except Exception:
         logger.exception("job %s: recording the provider's result failed", job_id)
         retry_after_internal_error(job_id=job_id, attempt=attempt)
+        return None
 
 
 def retry_after_internal_error(*, job_id: int, attempt: int | None) -> None:

@@ -16,13 +16,16 @@ from studio.services import credits
 from studio.services.db import transient_retry
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
 from studio.services.jobs import queue
+from studio.services.jobs.run import start_locked_job
 from studio.services.jobs.spec import JobSpec, line_price, unit_price
 
 # How the job reaches a worker once committed. "queue": publish the run task, and a broker
 # that refuses it leaves the job queued for the sweep (the studio page). "queue_or_raise":
 # publish, and the caller hears of a refusal after the commit (the API answers 503 and fails
-# the job). "caller": publish nothing; the caller runs the job itself (`run_job`) at once,
-# as the synchronous API does, and the sweep covers a caller that dies.
+# the job). "caller": the job starts in the submit's own transaction (no claim of its own:
+# the new row is this transaction's alone until it commits) and the caller runs it at once
+# (`run_started_job`), as the synchronous API does; its lease covers a caller that dies. A
+# provider with no room leaves it queued, published for a worker as with "queue".
 Dispatch = Literal["queue", "queue_or_raise", "caller"]
 
 
@@ -171,7 +174,7 @@ def _create_job(
         record.save()
     if dispatch == "queue_or_raise":
         transaction.on_commit(lambda: queue.enqueue_run(job_id=job.pk))
-    elif dispatch == "queue":
+    elif dispatch == "queue" or start_locked_job(job) is None:
         transaction.on_commit(lambda: queue.enqueue_run_or_leave_for_sweep(job_id=job.pk))
     return job
 

@@ -37,6 +37,7 @@ def _fresh_process_caches() -> None:
     config_cache.clear_local()
     credits.clear_account_ids()
     status._STATUS_ROWS.clear()
+    status._success_written.clear()
     auth._last_used_written.clear()
 
 

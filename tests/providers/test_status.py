@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -18,17 +19,43 @@ from tests.fakes.server import FakeProvider
 pytestmark = pytest.mark.django_db
 
 
-def test_a_success_creates_the_row_and_is_not_rewritten_within_seconds() -> None:
+def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Move this process's clock on (the success memo's), as the row's own times are moved back."""
+    clock = time.monotonic() + seconds
+    monkeypatch.setattr("providers.status.time.monotonic", lambda: clock)
+
+
+def test_a_success_creates_the_row_and_is_not_rewritten_within_seconds(monkeypatch) -> None:
     record_provider_success(family="openai")
     first = ProviderStatus.objects.get(family="openai").last_success_at
 
+    later(monkeypatch, 2)  # past this process's memo, within the row's resolution
     record_provider_success(family="openai")
 
     assert first is not None
     assert ProviderStatus.objects.get(family="openai").last_success_at == first
     ProviderStatus.objects.filter(family="openai").update(last_success_at=first - timedelta(seconds=10))
+    later(monkeypatch, 4)
     record_provider_success(family="openai")
     assert ProviderStatus.objects.get(family="openai").last_success_at > first
+
+
+def test_a_success_just_written_by_this_process_costs_no_statement(django_assert_num_queries, monkeypatch) -> None:
+    record_provider_success(family="openai")
+    with django_assert_num_queries(0):
+        record_provider_success(family="openai")
+    # Another process flags the account out of credit: the next success after the memo clears it.
+    ProviderStatus.objects.filter(family="openai").update(billing_error_at=timezone.now())
+    later(monkeypatch, 1.5)
+    record_provider_success(family="openai")
+    assert ProviderStatus.objects.get(family="openai").billing_error_at is None
+
+
+def test_an_error_seen_by_this_process_ends_the_success_memo(django_assert_num_queries) -> None:
+    record_provider_success(family="bfl")
+    record_provider_failure(family="bfl", error=ProviderError(ErrorCode.PROVIDER_BILLING, "out of credit", status=402))
+    record_provider_success(family="bfl")  # within the memo, yet written: the error came between
+    assert ProviderStatus.objects.get(family="bfl").billing_error_at is None
 
 
 def test_an_error_keeps_the_last_success_and_a_success_keeps_the_last_error() -> None:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from gallery.models import Image
 from providers.catalog import sync_catalog
 from providers.models import CatalogModel
+from providers.registry import route_for_model
 from studio.api.v1 import choose_quality_model, nearest_size
-from studio.models import Job, JobStatus
+from studio.models import Job, JobStatus, ProviderCall, ProviderLimit
 from studio.services import credits
 from tests.api.helpers import error_of
 from tests.images import make_png, open_image
@@ -255,6 +258,22 @@ def test_a_crash_after_the_job_started_never_starts_a_second_job_on_retry(api, g
     assert again.status_code == 500 and again["Idempotent-Replayed"] == "true"
     job = Job.objects.get()
     assert str(job.public_id) in again.json()["error"]["message"]
+
+
+def test_a_provider_with_no_room_leaves_the_job_queued_and_published_for_a_worker(api, designer, gpt_model, monkeypatch):
+    published: list[int] = []
+    monkeypatch.setattr("studio.services.jobs.queue.enqueue_run", lambda *, job_id, countdown=0: published.append(job_id))
+    # The worker never comes: the request gives up at once instead of after the model's timeout.
+    monkeypatch.setattr("studio.api.v1.wait_for_job", lambda *, job_id, timeout: Job.objects.get(pk=job_id))
+    family = route_for_model(gpt_model).family
+    ProviderLimit.objects.create(family=family, paused_until=timezone.now() + timedelta(minutes=1))
+    response = generate(api, {"model": "gpt-image-test", "prompt": "a heron"})
+    assert error_of(response, 504)["code"] == "timeout"
+    job = Job.objects.get()
+    assert (job.status, job.attempts, job.lease_expires_at) == (JobStatus.QUEUED, 0, None)
+    assert published == [job.pk]  # on commit, not left for the sweep
+    assert not ProviderCall.objects.exists()  # the paused provider was not counted a call
+    assert credits.member_balance(membership=designer) == 1000 - job.credits_held  # still held, for the worker
 
 
 def test_a_demo_render_says_so(api, gpt_model):

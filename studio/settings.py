@@ -287,6 +287,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 600
 CELERY_TASK_TIME_LIMIT = 660
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Celery's Django fixup closes the database connection around every task unless this is
+# set, so each task of a thread pool would open a PostgreSQL connection of its own (a new
+# server backend every time). With it (as good as never reached) the worker keeps them, and
+# closes them by CONN_MAX_AGE and the health checks, as a web request does
+# (studio.ops.worker_signals.recycle_connections).
+CELERY_DB_REUSE_MAX = 10**9
 CELERY_BEAT_SCHEDULE_FILENAME = str(STUDIO_DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Lapsed leases, missed polls and lost tasks are found within seconds of the lease.

@@ -84,3 +84,36 @@ def test_the_same_task_delivered_twice_runs_once(designer, ai_model):
     assert job.status == JobStatus.SUCCEEDED and job.attempts == 1
     assert Image.objects.filter(job=job).count() == 1
     assert job.transfers.filter(kind=TransferKind.CHARGE).count() == 1
+
+
+def test_the_worker_keeps_its_database_connections_from_task_to_task(designer, ai_model):
+    """Celery's Django fixup would open a connection per task; CONN_MAX_AGE keeps them instead."""
+    from django.db import connection
+
+    from studio.services import jobs
+
+    if connection.vendor != "postgresql":
+        pytest.skip("counts PostgreSQL sessions")
+
+    def sessions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            return int(cursor.fetchone()[0])
+
+    with running_worker(concurrency=2):
+        warm = jobs.submit_job(membership=designer, spec=jobs.validate_job(membership=designer, model="test-model", prompt="warm"))
+        assert wait_until(lambda: Job.objects.get(pk=warm.pk).is_terminal, timeout=90), worker_log()
+        time.sleep(1.5)  # its thumbnail; the server's counters catch up
+        before = sessions()
+        ids = []
+        for i in range(8):  # one after another: a run task and a thumbnail task each
+            spec = jobs.validate_job(membership=designer, model="test-model", prompt=f"one of eight {i}")
+            ids.append(jobs.submit_job(membership=designer, spec=spec).pk)
+            assert wait_until(lambda: Job.objects.get(pk=ids[-1]).is_terminal, timeout=90), worker_log()
+        time.sleep(1.5)
+        opened = sessions() - before
+    assert Job.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count() == 8
+    # 16 tasks; a connection per task would open 16 or more. The few allowed: the worker's
+    # idle threads, and this test's own reads of the counter.
+    assert opened <= 4, opened

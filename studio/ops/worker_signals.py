@@ -1,9 +1,12 @@
 """Celery signal handlers: carry the request id into tasks, bind a job task's ids to its
-log lines, and keep the worker's heartbeat (connected in OpsConfig.ready())."""
+log lines, keep the worker's heartbeat and its database connections (connected in
+OpsConfig.ready())."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.db import close_old_connections
 
 from studio.ops import heartbeat, logs
 
@@ -29,8 +32,17 @@ def _job_context(job_id: int) -> dict[str, Any]:
     return {"job_id": job_id, "team": row["team_id"], "user": row["user_id"], "provider": row["provider_family"]}
 
 
+def recycle_connections(task: Any = None) -> None:
+    """Before and after a worker's task: close a connection that is broken or past
+    CONN_MAX_AGE, and keep the others (Django does the same around each web request)."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # inside the caller's request, and maybe its transaction
+    close_old_connections()
+
+
 def bind_task_context(task_id: str = "", task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
     """task_prerun: every line the task logs carries the request id and, for job tasks, the job."""
+    recycle_connections(task)
     heartbeat.on_task_prerun()
     request = getattr(task, "request", None)
     request_id = getattr(request, HEADER, None) or (getattr(request, "headers", None) or {}).get(HEADER)
@@ -45,8 +57,9 @@ def bind_task_context(task_id: str = "", task: Any = None, args: Any = None, kwa
     _tokens[task_id] = logs.replace(**context)
 
 
-def unbind_task_context(task_id: str = "", **_: Any) -> None:
+def unbind_task_context(task_id: str = "", task: Any = None, **_: Any) -> None:
     """task_postrun: back to the context before the task (an eager task ran inside a request)."""
+    recycle_connections(task)
     heartbeat.on_task_postrun()
     token = _tokens.pop(task_id, None)
     if token is not None:

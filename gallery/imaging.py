@@ -55,6 +55,7 @@ class Thumbnail:
     data: bytes  # WebP
     width: int
     height: int
+    colour: str = ""  # the mean colour, "#rrggbb", of the same reduced copy
 
     mime_type = "image/webp"
 
@@ -176,7 +177,7 @@ def make_thumbnail(data: bytes, *, max_side: int = 512) -> Thumbnail:
         )
         small = ImageOps.exif_transpose(small)
     # method 2 of 0-6: about half the encoder's CPU of its default 4, for a few % more bytes.
-    return Thumbnail(encode(small, "WEBP", quality=80, method=2), small.width, small.height)
+    return Thumbnail(encode(small, "WEBP", quality=80, method=2), small.width, small.height, mean_colour(small))
 
 
 def convert_image(data: bytes, *, fmt: str) -> tuple[bytes, str]:
@@ -197,9 +198,13 @@ def average_colour(data: bytes) -> str:
         load_pixels(image)
         small = display_mode(image)
         small.thumbnail((64, 64), Image.Resampling.BOX)
-        rgb = flatten(small)
-    # A BOX resize to one pixel is the exact mean of the reduced copy.
-    red, green, blue = rgb.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))  # type: ignore[misc]
+        return mean_colour(small)
+
+
+def mean_colour(image: Image.Image) -> str:
+    """The mean colour of an RGB or RGBA image as "#rrggbb", transparency counted as white."""
+    # A BOX resize to one pixel is the exact mean.
+    red, green, blue = flatten(image).resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))  # type: ignore[misc]
     return f"#{red:02x}{green:02x}{blue:02x}"
 
 

@@ -65,12 +65,14 @@ class StoredFile:
     placeholder_colour: str
 
 
-def save_image_file(*, data: bytes, mime_type: str) -> StoredFile:
+def save_image_file(*, data: bytes, mime_type: str, measure_colour: bool = True) -> StoredFile:
     """Write the bytes exactly as received, content-addressed, and read what the grid needs.
 
     SVG is the one exception to "as received": it is sanitised first (gallery.svg), and
     the sanitised bytes are then kept exactly. Call outside transactions: it is file I/O.
-    The thumbnail is made later by a task (`make_thumbnail`).
+    The thumbnail is made later by a task (`make_thumbnail`). `measure_colour=False` leaves
+    the placeholder's mean colour to that task too, which decodes the image anyway: a
+    provider's result is then stored without decoding its pixels on the way to the caller.
     """
     placeholder = DEFAULT_PLACEHOLDER
     if mime_type == "image/svg+xml":
@@ -79,7 +81,8 @@ def save_image_file(*, data: bytes, mime_type: str) -> StoredFile:
     else:
         try:
             width, height = imaging.image_size(data)
-            placeholder = imaging.average_colour(data)
+            if measure_colour:
+                placeholder = imaging.average_colour(data)
         except imaging.ImageError:
             # A format outside the decoder allowlist (a provider's GIF): kept, not decoded.
             width, height = _declared_size(data)
@@ -104,7 +107,7 @@ def _declared_size(data: bytes) -> tuple[int, int]:
     return 0, 0
 
 
-def save_image_files(images: Sequence[Any]) -> list[StoredFile]:
+def save_image_files(images: Sequence[Any], *, measure_colour: bool = True) -> list[StoredFile]:
     """Store every delivered image (objects with `.data` and `.mime_type`), or none.
 
     Raise `imaging.ImageError` if one cannot be stored safely (an SVG we refuse);
@@ -113,7 +116,7 @@ def save_image_files(images: Sequence[Any]) -> list[StoredFile]:
     stored: list[StoredFile] = []
     try:
         for image in images:
-            stored.append(save_image_file(data=image.data, mime_type=image.mime_type))
+            stored.append(save_image_file(data=image.data, mime_type=image.mime_type, measure_colour=measure_colour))
     except imaging.ImageError:
         discard_unused_files(stored)
         raise
@@ -240,7 +243,7 @@ def make_thumbnail(*, image_id: int) -> None:
     done = (
         Image.objects.filter(sha256=image.sha256)
         .exclude(thumbnail="")
-        .values("thumbnail", "thumb_width", "thumb_height")
+        .values("thumbnail", "thumb_width", "thumb_height", "placeholder_colour")
         .first()
     )
     if done is None:
@@ -256,6 +259,8 @@ def make_thumbnail(*, image_id: int) -> None:
         name = files.thumbnail_name(image.sha256)
         files.store_bytes(name, thumb.data)
         done = {"thumbnail": name, "thumb_width": thumb.width, "thumb_height": thumb.height}
+        if thumb.colour:
+            done["placeholder_colour"] = thumb.colour
     Image.objects.filter(sha256=image.sha256, thumbnail="").update(**done)
 
 

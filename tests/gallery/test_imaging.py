@@ -330,3 +330,10 @@ def test_image_size_reads_the_header_only() -> None:
         image_size(make_png_declaring(20_000, 20_000))
     with pytest.raises(ImageError):
         image_size(b"not an image")
+
+
+def test_a_thumbnail_carries_the_mean_colour_of_its_image() -> None:
+    assert make_thumbnail(make_png(600, 300, "red")).colour == "#ff0000"
+    assert make_thumbnail(make_jpeg(600, 300, (0, 0, 255))).colour in {"#0000fe", "#0000ff", "#0001fe"}
+    # Transparency counts as white, as the placeholder shows it on the page.
+    assert make_thumbnail(make_png(64, 64, (255, 0, 0, 0), mode="RGBA")).colour == "#ffffff"

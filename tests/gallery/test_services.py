@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from gallery import services
 from gallery.files import thumbnail_name
+from gallery.imaging import average_colour
 from gallery.models import Board, BoardItem, Favourite, Image, ShareLink, Visibility
-from gallery.services import GalleryError, NotAllowed
+from gallery.services import DEFAULT_PLACEHOLDER, GalleryError, NotAllowed, load_image_bytes
 from providers.types import GeneratedImage, GenerationResult
 from studio.models import JobStatus
 from studio.services import credits, jobs
@@ -42,12 +43,17 @@ def test_thumbnail_is_made_by_a_task_after_commit(designer, ai_model, django_cap
     with django_capture_on_commit_callbacks(execute=False) as after_completion:
         jobs.run_job(job_id=job.pk)
     image = Image.objects.get(job=job)
-    assert image.thumbnail.name == "" and image.placeholder_colour != "#888888"
+    # A provider's result is stored undecoded (issue 12): its mean colour comes with the thumbnail.
+    assert image.thumbnail.name == "" and image.placeholder_colour == DEFAULT_PLACEHOLDER
     for callback in after_completion:
         callback()  # the thumbnail task among them, as the worker would run it
     image.refresh_from_db()
     assert image.thumbnail.name == thumbnail_name(image.sha256)
     assert 0 < image.thumb_width <= 512 and 0 < image.thumb_height <= 512
+    # The mean of the thumbnail's reduced copy: the full image's mean to a unit or two per channel.
+    measured, full = image.placeholder_colour, average_colour(load_image_bytes(image))
+    assert measured != DEFAULT_PLACEHOLDER
+    assert all(abs(int(measured[i:i + 2], 16) - int(full[i:i + 2], 16)) <= 2 for i in (1, 3, 5)), (measured, full)
     assert default_storage.open(image.thumbnail.name).read()[8:12] == b"WEBP"
     services.make_thumbnail(image_id=image.pk)  # a second delivery changes nothing
     services.make_thumbnail(image_id=999_999)  # a vanished row is ignored

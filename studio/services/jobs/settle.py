@@ -60,7 +60,8 @@ def complete_job(*, job_id: int, result: GenerationResult, count: int | None = N
         count = Job.objects.filter(pk=job_id).values_list("count", flat=True).get()
     images = result.images[:count]
     try:
-        stored = save_image_files(images)
+        # The mean colour comes with the thumbnail: no decode on the way to a waiting caller.
+        stored = save_image_files(images, measure_colour=False)
     except imaging.ImageError as exc:
         # An output we refuse to keep (an SVG with a DTD, say): nothing is stored or charged.
         return fail_job(

@@ -118,6 +118,16 @@ def blocked_for(
     return None
 
 
+def _configured_limited(*, family: str, model_slug: str) -> bool:
+    """Whether the settings alone give the family or the model a limit (an admin row may only add one,
+    or lift it: then the claim takes a lock it did not need, which is harmless)."""
+    family_limit = _setting(family)
+    if family_limit is None:
+        family_limit = _setting("*") or {}
+    model_limit = _setting(f"{family}/{model_slug}") or {} if model_slug else {}
+    return any(limit.get("concurrent") or limit.get("per_minute") for limit in (family_limit, model_limit))
+
+
 def _advisory_lock(name: str) -> None:
     if connection.vendor == "postgresql":
         key = zlib.crc32(name.encode()) - 2**31
@@ -150,8 +160,12 @@ def acquire(*, job: Job, now: datetime | None = None) -> float | None:
     Returns None when the call may start (and records it), else as `blocked_for`. The
     time is read after the lock: a claim that waited for it counts from when it got it.
     """
-    found = limits_for(family=job.provider_family, model_slug=job.model_slug, now=now)
-    limited = any(limit.concurrent or limit.per_minute or limit.paused_until for limit in found)
+    if _configured_limited(family=job.provider_family, model_slug=job.model_slug):
+        # The settings limit it (the "*" default does): lock, then read the limits once.
+        limited, found = True, []
+    else:
+        found = limits_for(family=job.provider_family, model_slug=job.model_slug, now=now)
+        limited = any(limit.concurrent or limit.per_minute or limit.paused_until for limit in found)
     if limited:
         # Only a provider with a limit serialises its claims; the others count calls freely.
         _lock_family(job.provider_family)

@@ -19,16 +19,20 @@ from studio.services.db import transient_retry
 from studio.services.errors import PermissionDenied, StudioError
 from studio.services.jobs.previews import discard_preview, notify_job_event
 from studio.services.jobs.request import serialise_parts
+from studio.services.jobs.spec import cached_model_by_id
 
 logger = logging.getLogger(__name__)
 
 
 def _locked(job_id: int) -> Job:
-    # The job row only: locking the catalogue row too (select_related) would block every
-    # submit of that model, whose foreign key check needs a share lock on it.
-    return (
-        Job.objects.select_for_update(no_key=True, of=("self",)).select_related("catalog_model", "team").get(pk=job_id)
-    )
+    # The job row only: locking the catalogue row too would block every submit of that
+    # model, whose foreign key check needs a share lock on it. Its catalogue entry comes
+    # from the process's cache rather than a join (settling reads its tier and family).
+    job = Job.objects.select_for_update(no_key=True, of=("self",)).get(pk=job_id)
+    model = cached_model_by_id(job.catalog_model_id)
+    if model is not None:
+        job.catalog_model = model
+    return job
 
 
 def image_origin(job: Job) -> ImageOrigin:

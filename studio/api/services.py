@@ -125,7 +125,9 @@ def _create_api_job(
     priority: int = JobPriority.NORMAL,
 ) -> Job:
     with transaction.atomic():
-        job = submit_job(membership=ctx.membership, spec=spec, source="api", dispatch=dispatch, priority=priority)
+        job = submit_job(
+            membership=ctx.membership, spec=spec, source="api", dispatch=dispatch, priority=priority, savepoint=False
+        )
         created.append(job)
         if webhook is not None:
             register_job_webhook(job=job, api_key=ctx.key, url=webhook.url, events=webhook.events, base_url=webhook.base_url)

@@ -38,8 +38,13 @@ def submit_job(
     source: str = "ui",
     dispatch: Dispatch = "queue",
     priority: int = JobPriority.NORMAL,
+    savepoint: bool = True,
 ) -> Job:
-    """Create the job and hold its full price in one transaction; enqueue on commit."""
+    """Create the job and hold its full price in one transaction; enqueue on commit.
+
+    `savepoint=False`: inside a caller's transaction that rolls back whole if this fails
+    (the API's), so there is nothing to keep and no savepoint to pay two statements for.
+    """
     (job,) = _submit(
         membership=membership,
         specs=(spec,),
@@ -48,6 +53,7 @@ def submit_job(
         dispatch=dispatch,
         priority=priority,
         batch_id=None,
+        savepoint=savepoint,
     )
     return job
 
@@ -94,6 +100,7 @@ def _submit(
     dispatch: Dispatch,
     priority: int,
     batch_id: uuid.UUID | None,
+    savepoint: bool = True,
 ) -> list[Job]:
     """Create every job with its hold in one transaction, or none.
 
@@ -104,7 +111,7 @@ def _submit(
         raise PermissionDenied("Your role in this team does not allow generating images.")
     saved_names: list[str] = []
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             return [
                 _create_job(
                     membership=membership,

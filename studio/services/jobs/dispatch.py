@@ -61,16 +61,26 @@ def candidates(*, now: datetime | None = None) -> list[dict[str, object]]:
     return eligible
 
 
-def next_groups(*, now: datetime | None = None) -> tuple[list[dict[str, object]], dict[str, float]]:
-    """The eligible groups in order (providers with no room left out), and those providers' waits."""
+def next_groups(
+    *, now: datetime | None = None, found: dict[str, list[limits.Limit]] | None = None
+) -> tuple[list[dict[str, object]], dict[str, float]]:
+    """The eligible groups in order (providers with no room left out), and those providers' waits.
+
+    `found` collects the limits read per provider and model, for the rest of the turn to reuse.
+    """
     now = now or timezone.now()
+    found = {} if found is None else found
     order: list[dict[str, object]] = []
     waits: dict[str, float] = {}
     for group in candidates(now=now):
-        key = f"{group['provider_family']}/{group['model_slug']}"
+        key = _limit_key(group)
         if key in waits:
             continue
-        wait = limits.blocked_for(family=group["provider_family"], model_slug=group["model_slug"], now=now)
+        if key not in found:
+            found[key] = limits.limits_for(family=group["provider_family"], model_slug=group["model_slug"], now=now)
+        wait = limits.blocked_for(
+            family=group["provider_family"], model_slug=group["model_slug"], now=now, found=found[key]
+        )
         if wait is not None:
             waits[key] = wait
             continue
@@ -78,6 +88,10 @@ def next_groups(*, now: datetime | None = None) -> tuple[list[dict[str, object]]
         if len(order) >= MAX_TRIES:
             break
     return order, waits
+
+
+def _limit_key(group: dict[str, object]) -> str:
+    return f"{group['provider_family']}/{group['model_slug']}"
 
 
 def next_job(*, now: datetime | None = None) -> tuple[list[int], dict[str, float]]:
@@ -98,18 +112,22 @@ def dispatch_next() -> Job | None:
     from studio.services.jobs.run import claim_first  # run publishes turns through this module
 
     now = timezone.now()
-    order, waits = next_groups(now=now)
+    # The limits as this turn read them (milliseconds ago): the counts are read afresh below,
+    # the limits themselves change only with an admin edit or a 429.
+    found: dict[str, list[limits.Limit]] = {}
+    order, waits = next_groups(now=now, found=found)
     for i, group in enumerate(order):
         job = claim_first(jobs=_group_jobs(group, now), member_cap=int(group["cap"]))
+        family, model_slug, key = group["provider_family"], group["model_slug"], _limit_key(group)
         if job is not None:
-            if i + 1 < len(order) or limits.blocked_for(family=job.provider_family, model_slug=job.model_slug) is None:
+            if i + 1 < len(order) or limits.blocked_for(family=family, model_slug=model_slug, found=found[key]) is None:
                 # There may be room for more (a window that just opened frees several calls
                 # at once): hand a turn to another free slot rather than wait for this job to end.
                 _publish_turn()
             return job
-        wait = limits.blocked_for(family=group["provider_family"], model_slug=group["model_slug"])
+        wait = limits.blocked_for(family=family, model_slug=model_slug, found=found[key])
         if wait is not None:
-            waits[f"{group['provider_family']}/{group['model_slug']}"] = wait
+            waits[key] = wait
     for key, wait in waits.items():
         if wait > 0:
             wake_later(key=key, seconds=wait)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -77,6 +77,9 @@ class _Heartbeat:
             with cls.lock:
                 job_ids = list(cls.running)
             if not job_ids:
+                # Nothing to renew: hand back this thread's connection (a web process may
+                # not hold a lease again for hours, and its idle session would stay open).
+                connections.close_all()
                 continue
             try:
                 close_old_connections()

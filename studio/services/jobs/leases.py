@@ -74,18 +74,22 @@ class _Heartbeat:
     def loop(cls) -> None:
         while True:
             time.sleep(max(lease_seconds() / 3, 0.2))
-            with cls.lock:
-                job_ids = list(cls.running)
-            if not job_ids:
-                # Nothing to renew: hand back this thread's connection (a web process may
-                # not hold a lease again for hours, and its idle session would stay open).
-                connections.close_all()
-                continue
-            try:
-                close_old_connections()
-                renew_leases(job_ids=job_ids)
-            except Exception:
-                logger.warning("could not renew the leases of %d jobs", len(job_ids), exc_info=True)
+            cls.tick()
+
+    @classmethod
+    def tick(cls) -> None:
+        with cls.lock:
+            job_ids = list(cls.running)
+        if not job_ids:
+            # Nothing to renew: hand back this thread's connection (a web process may not
+            # hold a lease again for hours, and its idle session would stay open).
+            connections.close_all()
+            return
+        try:
+            close_old_connections()
+            renew_leases(job_ids=job_ids)
+        except Exception:
+            logger.warning("could not renew the leases of %d jobs", len(job_ids), exc_info=True)
 
 
 @contextlib.contextmanager

@@ -219,7 +219,7 @@ def usage_of(job: Job, *, images: int | None = None) -> dict[str, Any]:
 
 
 def image_body(job: Job, applied: Applied) -> dict[str, Any]:
-    images = list(job.images.order_by("index"))
+    images = sorted(job.images.all(), key=lambda image: image.index)
     data = []
     for image in images:
         item: dict[str, Any] = {"b64_json": base64.b64encode(load_image_bytes(image)).decode()}

@@ -30,10 +30,11 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db.models import Model
 
 from studio.services.errors import ServiceUnavailable
 
@@ -92,3 +93,15 @@ def transient_retry(func: Callable[P, R]) -> Callable[P, R]:
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+def remember_related(instance: Model, relation: str, rows: Sequence[Model]) -> None:
+    """Make `instance.<relation>.all()` answer `rows` without a query, as `prefetch_related`
+    would: for rows this transaction has just written, all of them, so there is nothing else
+    to read. Adding to the relation through its manager drops the cache again (Django)."""
+    queryset = getattr(instance, relation).get_queryset()
+    queryset._result_cache = list(rows)
+    queryset._prefetch_done = True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[relation] = queryset

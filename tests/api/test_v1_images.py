@@ -13,7 +13,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from gallery.models import Image
@@ -309,3 +311,30 @@ def test_a_free_demo_render_says_so_and_charges_nothing(api, designer, gpt_model
     assert body["is_demo"] is True and body["usage"]["credits"] == 0 and len(body["data"]) == 2
     job = Job.objects.get(public_id=body["id"])
     assert (job.is_demo, job.credits_held, job.credits_charged) == (True, 0, 0)
+
+
+def test_a_synchronous_edit_reads_back_none_of_the_rows_it_wrote(api, gpt_model, fake_provider, settings, monkeypatch):
+    """Issue 12: the request wrote the job's inputs and its images itself, so building the
+    provider's request and answering read neither again (nor an ORM webhook lookup)."""
+    fake_provider.apply_to(settings)
+    gpt_model.family = "openai"
+    gpt_model.save()
+    # The thumbnail is the worker's; with eager tasks it would run inside this request.
+    monkeypatch.setattr("gallery.services.enqueue_thumbnail", lambda image_id: None)
+    body = {
+        "model": "gpt-image-test", "prompt": "paint a sun", "n": "1",
+        "image[]": [_file("a.png", make_png(64, 64, "blue")), _file("b.png", make_png(64, 64, "green"))],
+        "mask": _file("mask.png", make_png(64, 64, "white")),
+    }
+    with CaptureQueriesContext(connection) as captured:
+        response = api.post("/v1/images/edits", body)
+    assert response.status_code == 200, response.content
+    sent = fake_provider.requests_to("openai.edits")[-1]
+    files = [value for name, value in sent.form if name in ("image[]", "mask")]
+    assert [name for name, _, _ in files] == ["image-0.png", "image-1.png", "mask.png"]
+    assert [open_image(data).getpixel((0, 0))[:3] for _, data, _ in files[:2]] == [(0, 0, 255), (0, 128, 0)]
+    assert open_image(files[2][1]).size == (64, 64)
+    assert len(response.json()["data"]) == 1
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert not [sql for sql in reads if "studio_jobinput" in sql or "gallery_image" in sql or '"api_jobwebhook"' in sql]
+    assert any("api_jobwebhook" in sql for sql in reads)  # the one-row probe stays

@@ -15,7 +15,7 @@ from providers.errors import ErrorCode
 from providers.types import GeneratedImage, GenerationResult
 from studio.models import Job, JobStatus, User
 from studio.services import credits
-from studio.services.db import transient_retry
+from studio.services.db import remember_related, transient_retry
 from studio.services.errors import PermissionDenied, StudioError
 from studio.services.jobs.previews import discard_preview, notify_job_event
 from studio.services.jobs.request import serialise_parts
@@ -104,8 +104,12 @@ def _record_success(
             job.refresh_from_db()  # the cancel's own discard_preview may have run since
             return job
         origin = image_origin(job)
-        for index, (image, files) in enumerate(zip(images, stored, strict=True)):
+        created = [
             create_image(origin=origin, index=index, stored=files, revised_prompt=image.revised_prompt or "")
+            for index, (image, files) in enumerate(zip(images, stored, strict=True))
+        ]
+        # The caller answering with the images (the synchronous API) reads none back.
+        remember_related(job, "images", created)
         job.status = JobStatus.SUCCEEDED
         job.progress = 100
         job.finished_at = timezone.now()

@@ -13,7 +13,7 @@ from django.db import transaction
 from providers.registry import route_for_model
 from studio.models import Job, JobInput, JobPriority, Membership
 from studio.services import credits
-from studio.services.db import transient_retry
+from studio.services.db import remember_related, transient_retry
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
 from studio.services.jobs import queue
 from studio.services.jobs.run import start_locked_job
@@ -166,6 +166,7 @@ def _create_job(
     inputs = [(JobInput.Kind.REFERENCE, i, img) for i, img in enumerate(spec.references)]
     if spec.mask is not None:
         inputs.append((JobInput.Kind.MASK, 0, spec.mask))
+    records = []
     for kind, position, img in inputs:
         record = JobInput(
             job=job,
@@ -179,6 +180,9 @@ def _create_job(
         record.file.save(f"input.{img.format.lower()}", ContentFile(img.data), save=False)
         saved_names.append(record.file.name)
         record.save()
+        records.append(record)
+    # A job's inputs are written here and never change: building its request needs no read.
+    remember_related(job, "inputs", sorted(records, key=lambda r: (r.kind, r.position)))
     if dispatch == "queue_or_raise":
         transaction.on_commit(lambda: queue.enqueue_run(job_id=job.pk))
     elif dispatch == "queue" or start_locked_job(job) is None:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from studio.models import Account, AccountKind, Job, Membership, Team, Transfer, TransferKind, User
 from studio.models.jobs import HoldState
+from studio.services import ledger_sql
 from studio.services.db import transient_retry
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
 
@@ -113,11 +114,11 @@ def transfer_credits(
             if account.kind in DERIVED_KINDS:
                 continue
             if account.pk == debit.pk:
-                if not Account.objects.filter(pk=debit.pk, balance__gte=amount).update(balance=F("balance") - amount):
+                if not ledger_sql.debit_balance(account_id=debit.pk, amount=amount):
                     raise InsufficientCredits(f"Not enough credits: this needs {amount}.")
             else:
-                Account.objects.filter(pk=credit.pk).update(balance=F("balance") + amount)
-        return Transfer.objects.create(
+                ledger_sql.credit_balance(account_id=credit.pk, amount=amount)
+        return ledger_sql.insert_transfer(
             debit=debit, credit=credit, amount=amount, kind=kind, job=job, actor=actor, memo=memo
         )
 
@@ -190,15 +191,15 @@ def hold_credits(*, job: Job) -> Transfer | None:
     holds = _account_ref(kind=AccountKind.HOLDS, team_id=job.team_id, user_id=None)
     # No savepoint of its own: a refusal here leaves the submit, whose own block rolls back.
     with transaction.atomic(savepoint=False):
-        membership = Membership.objects.filter(team_id=job.team_id, user_id=job.user_id).only("monthly_cap").first()
-        if membership is None:
+        is_member, cap = ledger_sql.member_cap(team_id=job.team_id, user_id=job.user_id)
+        if not is_member:
             raise PermissionDenied("You are no longer a member of this team.")
-        if membership.monthly_cap is not None:
+        if cap is not None:
             list(Account.objects.select_for_update(no_key=True).filter(pk=member.pk).values_list("pk", flat=True))
             used = month_spend(team=job.team, user=job.user, exclude_job_id=job.pk)
-            if used + job.credits_held > membership.monthly_cap:
+            if used + job.credits_held > cap:
                 raise CapExceeded(
-                    f"This would pass your monthly cap of {membership.monthly_cap} credits "
+                    f"This would pass your monthly cap of {cap} credits "
                     f"({used} used, this job needs {job.credits_held})."
                 )
         return transfer_credits(

@@ -139,3 +139,22 @@ def test_the_balance_check_catches_a_cached_balance_that_drifted(designer):
         cursor.execute("UPDATE studio_account SET balance = balance + 5 WHERE id = %s", [account.pk])
         cursor.execute("UPDATE studio_account SET balance = balance - 5 WHERE id = %s", [mint.pk])
     assert not credits.ledger_is_balanced()
+
+
+def test_a_transfer_comes_back_as_the_row_it_stored(designer, ai_model):
+    """The hold and charge are written in SQL (issue 12): what they return is what is stored."""
+    job = make_job(designer, ai_model, count=2)
+    hold = Transfer.objects.get(job=job, kind=TransferKind.HOLD)
+    grant = credits.grant_credits(membership=designer, amount=7, actor=designer.user, memo="for the launch")
+    stored = Transfer.objects.get(pk=grant.pk)
+    fields = ("debit_id", "credit_id", "amount", "kind", "job_id", "actor_id", "memo", "created_at")
+    assert [getattr(grant, name) for name in fields] == [getattr(stored, name) for name in fields]
+    assert not grant._state.adding
+    assert (hold.amount, hold.job_id, hold.actor_id, hold.memo) == (40, job.pk, designer.user_id, f"2 × {ai_model.slug}")
+    # A saved transfer stays immutable, and a second hold of the same job is refused.
+    with pytest.raises(TypeError):
+        grant.save()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        credits.hold_credits(job=job)
+    assert balance(designer) == 1000 - 40 + 7
+    assert credits.ledger_is_balanced()

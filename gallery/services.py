@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from gallery import files, imaging, svg
+from gallery import files, imaging, svg, thumbnail_rows
 from gallery.models import (
     EXTENSIONS,
     RESTORE_DAYS,
@@ -237,18 +237,13 @@ def load_image_bytes(image: Image) -> bytes:
 # -- thumbnails --------------------------------------------------------------------
 def make_thumbnail(*, image_id: int) -> None:
     """Give the image (and every row with the same bytes) its WebP thumbnail. Safe to re-run."""
-    image = Image.objects.filter(pk=image_id).only("pk", "sha256", "file", "mime_type", "width", "height", "thumbnail").first()
+    image = thumbnail_rows.image_to_thumbnail(image_id)
     if image is None or image.thumbnail:
         return
-    done = (
-        Image.objects.filter(sha256=image.sha256)
-        .exclude(thumbnail="")
-        .values("thumbnail", "thumb_width", "thumb_height", "placeholder_colour")
-        .first()
-    )
+    done = thumbnail_rows.thumbnail_of_same_bytes(image.sha256)
     if done is None:
         try:
-            data = files.read_bytes(image.file.name)
+            data = files.read_bytes(image.file)
             if image.mime_type == "image/svg+xml":
                 thumb = svg.svg_thumbnail(data, width=image.width, height=image.height)
             else:
@@ -261,7 +256,7 @@ def make_thumbnail(*, image_id: int) -> None:
         done = {"thumbnail": name, "thumb_width": thumb.width, "thumb_height": thumb.height}
         if thumb.colour:
             done["placeholder_colour"] = thumb.colour
-    Image.objects.filter(sha256=image.sha256, thumbnail="").update(**done)
+    thumbnail_rows.give_thumbnail(sha256=image.sha256, values=done)
 
 
 def enqueue_missing_thumbnails(*, older_than: timedelta = timedelta(minutes=5), limit: int = 500) -> int:

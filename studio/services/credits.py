@@ -21,7 +21,7 @@ from django.utils import timezone
 from studio.models import Account, AccountKind, Job, Membership, Team, Transfer, TransferKind, User
 from studio.models.jobs import HoldState
 from studio.services import ledger_sql
-from studio.services.db import transient_retry
+from studio.services.db import lock_row, transient_retry
 from studio.services.errors import InsufficientCredits, PermissionDenied, ValidationFailed
 
 # Accounts whose balance is derived from the transfers, never cached (see the module doc).
@@ -253,7 +253,7 @@ def settle_job_credits(*, job_id: int, delivered: int) -> Job:
     settled under the job's row lock and changes nothing.
     """
     with transaction.atomic():
-        job = Job.objects.select_for_update(no_key=True, of=("self",)).get(pk=job_id)
+        job = lock_row(Job, job_id)
         if job.hold_state == HoldState.SETTLED:
             return job
         settle_locked_job(job=job, delivered=delivered)

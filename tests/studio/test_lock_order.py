@@ -15,7 +15,9 @@ from django.db import connection, connections, transaction
 from providers.models import CatalogModel
 from providers.types import GeneratedImage, GenerationResult
 from studio.models import Account, AccountKind, Job, JobStatus
+from studio.models.jobs import HoldState
 from studio.services import credits, jobs
+from studio.services.db import lock_row
 from tests.images import make_png
 
 pytestmark = [
@@ -88,3 +90,26 @@ def test_holds_and_settles_never_lock_the_team_s_system_accounts(designer, ai_mo
     assert credits.ledger_is_balanced()
     assert credits.team_system_balance(team=designer.team, kind=AccountKind.HOLDS) == 20  # the second job's hold
     assert credits.team_system_balance(team=designer.team, kind=AccountKind.SPENT) == 20
+
+
+def test_settling_locks_the_job_row_and_only_it(designer, ai_model, monkeypatch):
+    """Settle reads its job through `lock_row` (SQL written once, issue 12): still FOR NO KEY
+    UPDATE, so a second settle waits for the first, and still no FOR UPDATE, so a refinement
+    or transfer pointing at the job (FOR KEY SHARE) does not."""
+    job = submitted(designer, monkeypatch)
+    table = Job._meta.db_table  # a model attribute, not input
+    with transaction.atomic():
+        assert lock_row(Job, job.pk).hold_state == HoldState.HELD
+        seconds, error = in_thread(lambda: credits.release_job_credits(job_id=job.pk))
+        assert error is not None and getattr(error.__cause__, "sqlstate", None) == "55P03"  # lock_timeout
+        assert seconds >= 2.5
+
+        def key_share() -> None:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE", [job.pk])  # noqa: S608
+
+        seconds, error = in_thread(key_share)
+        assert error is None and seconds < 2.5
+    with pytest.raises(Job.DoesNotExist):
+        lock_row(Job, 10**9)
+    assert credits.release_job_credits(job_id=job.pk).hold_state == HoldState.SETTLED

@@ -15,7 +15,7 @@ from providers.errors import ErrorCode
 from providers.types import GeneratedImage, GenerationResult
 from studio.models import Job, JobStatus, User
 from studio.services import credits
-from studio.services.db import remember_related, transient_retry
+from studio.services.db import lock_row, remember_related, transient_retry
 from studio.services.errors import PermissionDenied, StudioError
 from studio.services.jobs.previews import discard_preview, notify_job_event
 from studio.services.jobs.request import serialise_parts
@@ -28,7 +28,7 @@ def _locked(job_id: int) -> Job:
     # The job row only: locking the catalogue row too would block every submit of that
     # model, whose foreign key check needs a share lock on it. Its catalogue entry comes
     # from the process's cache rather than a join (settling reads its tier and family).
-    job = Job.objects.select_for_update(no_key=True, of=("self",)).get(pk=job_id)
+    job = lock_row(Job, job_id)
     model = cached_model_by_id(job.catalog_model_id)
     if model is not None:
         job.catalog_model = model

@@ -21,7 +21,7 @@ from providers.registry import get_adapter
 from providers.status import record_provider_error, record_provider_failure, record_provider_success
 from providers.types import GenerationResult, Submission
 from studio.models import Job, JobStatus
-from studio.services.db import transient_retry
+from studio.services.db import lock_row, transient_retry
 from studio.services.jobs import dispatch, leases, limits, queue
 from studio.services.jobs.previews import progress_reporter, set_progress
 from studio.services.jobs.request import build_request
@@ -35,7 +35,10 @@ POLL_LEASE = timedelta(seconds=45)
 
 
 def _locked(job_id: int) -> Job | None:
-    return Job.objects.select_for_update(no_key=True, of=("self",)).filter(pk=job_id).first()
+    try:
+        return lock_row(Job, job_id)
+    except Job.DoesNotExist:
+        return None
 
 
 @transient_retry

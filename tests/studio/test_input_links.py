@@ -10,7 +10,9 @@ import httpx
 import pytest
 import respx
 from django.core import signing
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from studio.input_links import public_input_url
 from studio.models import Job, JobInput, JobStatus, Membership
@@ -150,3 +152,34 @@ def test_references_are_fine_when_luma_is_rendered_locally(luma: Any, designer: 
     spec = jobs.validate_job(membership=designer, model="photon", prompt="a cat", references=[upload(0)])
 
     assert len(spec.references) == 1
+
+
+def test_a_worker_reads_the_inputs_the_submitting_process_remembered(
+    luma: Any, designer: Membership, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
+) -> None:
+    """Issue 12: the submitter's own job carries its inputs; a worker's copy of the row reads
+    them (after a one-row probe), and a job without inputs costs only the probe."""
+    job = submit_with_refs(designer, django_capture_on_commit_callbacks)
+    with django_assert_num_queries(0):
+        remembered = jobs.build_request(job)
+    claimed = Job.objects.get(pk=job.pk)  # as a worker's claim reads it: nothing remembered
+    with CaptureQueriesContext(connection) as queries:
+        read = jobs.build_request(claimed)
+    assert input_reads(queries) == ["probe", "rows"]
+    assert [r.data for r in read.references] == [r.data for r in remembered.references]
+    assert len(read.references) == 2 and read.options["reference_urls"]
+    spec = jobs.validate_job(membership=designer, model="photon", prompt="no references")
+    with django_capture_on_commit_callbacks():
+        plain = Job.objects.get(pk=jobs.submit_job(membership=designer, spec=spec).pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert jobs.build_request(plain).references == ()
+    assert input_reads(queries) == ["probe"]
+
+
+def input_reads(queries: CaptureQueriesContext) -> list[str]:
+    table = JobInput._meta.db_table
+    return [
+        "probe" if query["sql"].startswith("SELECT 1 ") else "rows"
+        for query in queries.captured_queries
+        if table in query["sql"]
+    ]

@@ -127,4 +127,3 @@ def _lock_sql(model: type[Model]) -> str:
     sql = f"SELECT {columns} FROM {ops.quote_name(meta.db_table)} WHERE {ops.quote_name(meta.pk.column)} = %s"  # noqa: S608
     # SQLite has no row locks (its writers are serialised); the ORM leaves the clause out too.
     return f"{sql} FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else sql
-

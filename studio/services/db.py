@@ -107,6 +107,20 @@ def remember_related(instance: Model, relation: str, rows: Sequence[Model]) -> N
     instance._prefetched_objects_cache[relation] = queryset
 
 
+def is_remembered(instance: Model, relation: str) -> bool:
+    """Whether `instance.<relation>.all()` answers from `remember_related` (or a prefetch)."""
+    return relation in getattr(instance, "_prefetched_objects_cache", {})
+
+
+def has_row(model: type[Model], column: str, value: object) -> bool:
+    """Whether any `model` row has `column` = `value`: a one-row probe in SQL, for the relations
+    most jobs never have (inputs, a webhook), which every job asks about; the ORM's compiled
+    query for it cost five times the probe's CPU."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {model._meta.db_table} WHERE {column} = %s LIMIT 1", [value])  # noqa: S608 - names
+        return cursor.fetchone() is not None
+
+
 M = TypeVar("M", bound=Model)
 
 

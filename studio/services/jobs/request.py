@@ -5,23 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 
 from gallery.services import load_image_bytes
 from providers.types import GenerationRequest, GenerationResult, InputImage, Part, Turn
 from studio.input_links import public_input_url
 from studio.models import Job, JobInput, JobStatus
+from studio.services.db import has_row, is_remembered
 from studio.services.jobs.spec import cached_model_by_id
 
 
 def _inputs(job: Job) -> list[JobInput]:
-    # Known without a read when this process submitted the job (`remember_related`); a worker
-    # probes with one indexed row first, since most jobs have no inputs at all.
-    if "inputs" not in getattr(job, "_prefetched_objects_cache", {}):
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT 1 FROM {JobInput._meta.db_table} WHERE job_id = %s LIMIT 1", [job.pk])  # noqa: S608
-            if cursor.fetchone() is None:
-                return []
+    # Known without a read when this process submitted the job (`remember_related`); a
+    # worker probes first, since most jobs have no inputs at all.
+    if not is_remembered(job, "inputs") and not has_row(JobInput, "job_id", job.pk):
+        return []
     return list(job.inputs.all())
 
 

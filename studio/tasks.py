@@ -6,7 +6,7 @@ from celery import Task, shared_task
 
 
 @shared_task(name="studio.tasks.run_job", acks_late=True, bind=True)
-def run_job_task(self: Task, job_id: int | None) -> None:
+def run_job_task(self: Task, job_id: int | None, fan_out: bool = False) -> None:
     # A published task is a turn: the dispatcher picks the job. Run eagerly (inside the
     # submitting request) there is no queue to be fair about, so the named job runs.
     from studio.services.jobs import run_job, run_next_job
@@ -15,7 +15,7 @@ def run_job_task(self: Task, job_id: int | None) -> None:
         if job_id is not None:
             run_job(job_id=job_id)
         return
-    run_next_job()
+    run_next_job(fan_out=fan_out)
 
 
 @shared_task(name="studio.tasks.poll_job", acks_late=True)

@@ -9,9 +9,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from studio.models import Job, JobPriority, JobStatus, ProviderCall, ProviderLimit, Team, User
+from studio.models import Job, JobPriority, JobStatus, Membership, ProviderCall, ProviderLimit, Team, User
 from studio.services import credits, jobs, teams
-from studio.services.jobs import dispatch, limits
+from studio.services.jobs import dispatch, limits, run
+from studio.services.jobs import queue as turns_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +60,76 @@ def test_members_alternate_round_robin(make_member, ai_model):
         ran.append(job.user_id)
     assert ran == [alice.user_id, bob.user_id] * 3
     assert {j.pk for j in a_jobs + b_jobs} == set(Job.objects.filter(status=JobStatus.RUNNING).values_list("pk", flat=True))
+
+
+@pytest.fixture
+def turns(monkeypatch) -> list[tuple[float, bool]]:
+    """The turns published (countdown, fan-out)."""
+    published: list[tuple[float, bool]] = []
+    monkeypatch.setattr(
+        turns_queue, "enqueue_turn", lambda *, countdown=0, fan_out=False: published.append((countdown, fan_out))
+    )
+    return published
+
+
+def owing_nothing(turns: list[tuple[float, bool]], *members: Membership) -> None:
+    """Pay what an earlier run left owed to these ids (the shared cache outlives the test database)."""
+    for member in members:
+        for family in ("openai", "gemini"):
+            turns_queue.pay_owed_turn(family=family, team_id=member.team_id, user_id=member.user_id)
+    turns.clear()
+
+
+def test_a_turn_that_claims_hands_on_nothing_and_a_fan_out_turn_hands_on_another(make_member, ai_model, turns):
+    alice = make_member("alice")
+    owing_nothing(turns, alice)
+    queue(alice, 3)
+    # Every submitted job published a turn of its own: claiming one needs no more.
+    assert dispatch.dispatch_next() is not None
+    assert turns == []
+    assert dispatch.dispatch_next(fan_out=True) is not None
+    assert turns == [(0, True)]
+
+
+def test_jobs_passed_over_at_the_provider_limit_are_owed_one_turn_when_a_call_ends(make_member, ai_model, turns):
+    alice, bob = make_member("alice"), make_member("bob")
+    owing_nothing(turns, alice, bob)
+    ProviderLimit.objects.create(family="openai", max_concurrent=1)
+    queue(alice, 3)
+    assert dispatch.dispatch_next() is not None
+    assert dispatch.dispatch_next() is None  # at the limit: this turn is spent, no delayed turn
+    assert turns == []
+    turns_queue.pay_owed_turn(family="gemini", team_id=bob.team_id, user_id=bob.user_id)
+    assert turns == []  # another provider's call ending frees nothing for them
+    turns_queue.pay_owed_turn(family="openai", team_id=bob.team_id, user_id=bob.user_id)
+    assert turns == [(0, True)]
+    turns_queue.pay_owed_turn(family="openai", team_id=bob.team_id, user_id=bob.user_id)
+    assert turns == [(0, True)]  # paid once; the fan-out turn it started serves the rest
+
+
+def test_a_member_at_the_cap_is_owed_a_turn_when_one_of_theirs_ends(make_member, ai_model, turns):
+    alice, bob = make_member("alice"), make_member("bob")
+    owing_nothing(turns, alice, bob)
+    Team.objects.filter(pk=alice.team_id).update(max_running_per_member=1)
+    queue(alice, 2)
+    assert dispatch.dispatch_next() is not None
+    assert dispatch.dispatch_next() is None
+    turns_queue.pay_owed_turn(family="gemini", team_id=bob.team_id, user_id=bob.user_id)
+    assert turns == []
+    turns_queue.pay_owed_turn(family="gemini", team_id=alice.team_id, user_id=alice.user_id)
+    assert turns == [(0, True)]
+
+
+def test_a_job_leaving_its_slot_pays_the_turn_its_provider_owes(make_member, ai_model, turns, monkeypatch):
+    alice = make_member("alice")
+    owing_nothing(turns, alice)
+    monkeypatch.setattr(run, "_run_claimed", lambda job: None)  # the call itself is not the point here
+    queue(alice, 2)
+    run.run_next_job()
+    assert turns == []  # nobody was kept waiting
+    turns_queue.owe_turns(families={"openai"}, members=set())
+    run.run_next_job()
+    assert turns == [(0, True)]
 
 
 def test_teams_are_served_before_members(make_member, ai_model):

@@ -7,9 +7,9 @@ the member with the fewest running; then that member's oldest job. So one member
 200-row batch holds at most the slots it already has: another member's job takes the next
 free one. A member at the team's cap (`Team.max_running_per_member`) and a provider at its
 limit (`limits`) are passed over; their jobs wait queued, holding no slot and using no
-attempt, and are dispatched when a slot of theirs frees (`run.run_job` publishes a turn
-when a job leaves its slot) or when the provider's window opens (a delayed turn, one per
-provider at a time). The sweep republishes anything still waiting as before.
+attempt, and are dispatched when a slot of theirs frees (the job leaving it pays the turn
+they are owed, `queue.pay_owed_turn`) or when the provider's window opens (a delayed turn,
+one per provider at a time). The sweep republishes anything still waiting as before.
 """
 
 from __future__ import annotations
@@ -36,8 +36,13 @@ def _due(now: datetime) -> Q:
     return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
 
 
-def candidates(*, now: datetime | None = None) -> list[dict[str, object]]:
-    """Groups of queued, due jobs (team, member, provider, priority) in dispatch order, with their first job."""
+def candidates(
+    *, now: datetime | None = None, capped: set[tuple[int, int]] | None = None
+) -> list[dict[str, object]]:
+    """Groups of queued, due jobs (team, member, provider, priority) in dispatch order, with their first job.
+
+    `capped` collects the (team, member) pairs passed over at the team's cap.
+    """
     now = now or timezone.now()
     by_member = {(team_id, user_id): n for team_id, user_id, n in _rows(_RUNNING_SQL, [JobStatus.RUNNING.value])}
     by_team: Counter[int] = Counter()
@@ -47,9 +52,15 @@ def candidates(*, now: datetime | None = None) -> list[dict[str, object]]:
     groups = [
         dict(zip(_GROUP_KEYS, row, strict=True)) for row in _rows(_QUEUED_SQL, [JobStatus.QUEUED.value, due])
     ]
+    eligible = []
     for g in groups:
         g["cap"] = g["cap"] or 0
-    eligible = [g for g in groups if not g["cap"] or by_member.get((g["team_id"], g["user_id"]), 0) < g["cap"]]
+        member = (g["team_id"], g["user_id"])
+        if g["cap"] and by_member.get(member, 0) >= g["cap"]:
+            if capped is not None:
+                capped.add(member)
+            continue
+        eligible.append(g)
     eligible.sort(
         key=lambda g: (
             g["priority"], by_team[g["team_id"]], by_member.get((g["team_id"], g["user_id"]), 0), g["first"]
@@ -78,17 +89,21 @@ def _rows(sql: str, params: list[object]) -> list[tuple[object, ...]]:
 
 
 def next_groups(
-    *, now: datetime | None = None, found: dict[str, list[limits.Limit]] | None = None
+    *,
+    now: datetime | None = None,
+    found: dict[str, list[limits.Limit]] | None = None,
+    capped: set[tuple[int, int]] | None = None,
 ) -> tuple[list[dict[str, object]], dict[str, float]]:
     """The eligible groups in order (providers with no room left out), and those providers' waits.
 
-    `found` collects the limits read per provider and model, for the rest of the turn to reuse.
+    `found` collects the limits read per provider and model, for the rest of the turn to
+    reuse; `capped`, the members passed over at their team's cap.
     """
     now = now or timezone.now()
     found = {} if found is None else found
     order: list[dict[str, object]] = []
     waits: dict[str, float] = {}
-    for group in candidates(now=now):
+    for group in candidates(now=now, capped=capped):
         key = _limit_key(group)
         if key in waits:
             continue
@@ -123,36 +138,58 @@ def _group_jobs(group: dict[str, object], now: datetime) -> QuerySet[Job]:
     ).filter(_due(now))
 
 
-def dispatch_next() -> Job | None:
-    """Claim the fairest queued job that may start now; None when none may (a delayed turn is set)."""
+def dispatch_next(*, fan_out: bool = False) -> Job | None:
+    """Claim the fairest queued job that may start now; None when none may (a delayed turn is set).
+
+    A fan-out turn that claims a job hands another fan-out turn to the next free slot
+    (`queue.enqueue_turn`). Jobs passed over for a provider at its concurrency limit or a
+    member at the team's cap are owed a turn when a slot of theirs frees (`queue.owe_turns`).
+    """
     from studio.services.jobs.run import claim_first  # run publishes turns through this module
 
     now = timezone.now()
     # The limits as this turn read them (milliseconds ago): the counts are read afresh below,
     # the limits themselves change only with an admin edit or a 429.
     found: dict[str, list[limits.Limit]] = {}
-    order, waits = next_groups(now=now, found=found)
-    for i, group in enumerate(order):
+    capped: set[tuple[int, int]] = set()
+    order, waits = next_groups(now=now, found=found, capped=capped)
+    claimed: Job | None = None
+    for group in order:
         job = claim_first(jobs=_group_jobs(group, now), member_cap=int(group["cap"]))
-        family, model_slug, key = group["provider_family"], group["model_slug"], _limit_key(group)
         if job is not None:
-            if i + 1 < len(order) or limits.blocked_for(family=family, model_slug=model_slug, found=found[key]) is None:
-                # There may be room for more (a window that just opened frees several calls
-                # at once): hand a turn to another free slot rather than wait for this job to end.
-                _publish_turn()
-            return job
+            claimed = job
+            break
+        family, model_slug, key = group["provider_family"], group["model_slug"], _limit_key(group)
         wait = limits.blocked_for(family=family, model_slug=model_slug, found=found[key])
         if wait is not None:
             waits[key] = wait
+        elif group["cap"]:
+            capped.add((int(group["team_id"]), int(group["user_id"])))  # the cap, re-read under its lock
+    _owe_turns(capped=capped, waits=waits)
+    if claimed is not None:
+        if fan_out:
+            _publish_turn(fan_out=True)
+        return claimed
     for key, wait in waits.items():
         if wait > 0:
             wake_later(key=key, seconds=wait)
     return None
 
 
-def _publish_turn(countdown: float = 0) -> None:
+def _owe_turns(*, capped: set[tuple[int, int]], waits: dict[str, float]) -> None:
+    # A wait of 0 is a provider at its concurrency limit: room comes when one of its calls ends.
+    families = {key.split("/", 1)[0] for key, wait in waits.items() if wait == 0}
+    if not (families or capped):
+        return
     try:
-        queue.enqueue_turn(countdown=countdown)
+        queue.owe_turns(families=families, members=capped)
+    except Exception:
+        logger.warning("could not note the owed turns; the sweep republishes waiting jobs", exc_info=True)
+
+
+def _publish_turn(countdown: float = 0, *, fan_out: bool = False) -> None:
+    try:
+        queue.enqueue_turn(countdown=countdown, fan_out=fan_out)
     except Exception:
         logger.warning("could not publish a turn; the sweep republishes waiting jobs", exc_info=True)
 
@@ -161,7 +198,8 @@ def wake_later(*, key: str, seconds: float) -> None:
     """One delayed turn per provider at a time, for when its window or its pause ends."""
     seconds = min(max(seconds, 0.05), queue.MAX_COUNTDOWN)
     if cache.add(f"studio:dispatch-wake:{key}", 1, timeout=max(int(seconds), 1)):
-        _publish_turn(countdown=seconds)
+        # Every job waiting for that window spent its turn: the window opens to a fan-out.
+        _publish_turn(countdown=seconds, fan_out=True)
 
 
 def queue_position(*, job: Job) -> int | None:

@@ -104,18 +104,21 @@ def run_started_job(*, job: Job) -> Job | None:
     or it was never started here: its provider had no room, so a worker runs it)."""
     if job.status != JobStatus.RUNNING:
         return None
-    with leases.holding_lease(job_id=job.pk):
-        return _run_claimed(job)
+    try:
+        with leases.holding_lease(job_id=job.pk):
+            return _run_claimed(job)
+    finally:
+        _leave_slot(job)
 
 
-def run_next_job() -> None:
-    """A worker's turn: run the fairest queued job that may start, then hand the turn on.
+def run_next_job(*, fan_out: bool = False) -> None:
+    """A worker's turn: run the fairest queued job that may start (`dispatch`).
 
-    When the job leaves the slot (done, failed, retrying, or waiting at an asynchronous
-    provider) a new turn is published, so jobs passed over for a limit are picked up as soon
-    as their member or provider has room again.
+    Each queued job has a turn of its own; one that leaves the slot (done, failed, retrying,
+    or waiting at an asynchronous provider) hands a turn on only to jobs it kept waiting:
+    those of its provider or member that were passed over for lack of room.
     """
-    job = dispatch.dispatch_next()
+    job = dispatch.dispatch_next(fan_out=fan_out)
     if job is None:
         return
     logger.info("job %s: dispatched to this worker (member %s, %s)", job.pk, job.user_id, job.provider_family)
@@ -123,10 +126,14 @@ def run_next_job() -> None:
         with leases.holding_lease(job_id=job.pk):
             _run_claimed(job)
     finally:
-        try:
-            queue.enqueue_turn()
-        except Exception:
-            logger.warning("could not publish the next turn; the sweep republishes waiting jobs", exc_info=True)
+        _leave_slot(job)
+
+
+def _leave_slot(job: Job) -> None:
+    try:
+        queue.pay_owed_turn(family=job.provider_family, team_id=job.team_id, user_id=job.user_id)
+    except Exception:
+        logger.warning("could not publish the next turn; the sweep republishes waiting jobs", exc_info=True)
 
 
 def _run_claimed(job: Job) -> Job | None:

@@ -134,10 +134,31 @@ def lock_row(model: type[M], pk: int) -> M:
     return rows[0]
 
 
-@functools.cache
-def _lock_sql(model: type[Model]) -> str:
+def lock_first_free(model: type[M], *, where: str, params: Sequence[object]) -> M | None:
+    """The first `model` row by primary key that matches `where` (SQL, a constant of the caller)
+    and that no other transaction holds, locked as `lock_row` locks (SKIP LOCKED): for many
+    slots claiming from one queue at once, each takes the next row instead of waiting."""
+    rows = list(model._default_manager.raw(_first_free_sql(model, where), list(params)))
+    return rows[0] if rows else None
+
+
+def _select_sql(model: type[Model], where: str) -> str:
     meta, ops = model._meta, connection.ops
     columns = ", ".join(ops.quote_name(field.column) for field in meta.concrete_fields)
-    sql = f"SELECT {columns} FROM {ops.quote_name(meta.db_table)} WHERE {ops.quote_name(meta.pk.column)} = %s"  # noqa: S608
+    return f"SELECT {columns} FROM {ops.quote_name(meta.db_table)} WHERE {where}"  # noqa: S608 - names
+
+
+@functools.cache
+def _lock_sql(model: type[Model]) -> str:
+    sql = _select_sql(model, f"{connection.ops.quote_name(model._meta.pk.column)} = %s")
     # SQLite has no row locks (its writers are serialised); the ORM leaves the clause out too.
     return f"{sql} FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else sql
+
+
+@functools.cache
+def _first_free_sql(model: type[Model], where: str) -> str:
+    sql = f"{_select_sql(model, where)} ORDER BY {connection.ops.quote_name(model._meta.pk.column)} LIMIT 1"
+    features = connection.features
+    if features.has_select_for_no_key_update and features.has_select_for_update_skip_locked:
+        return f"{sql} FOR NO KEY UPDATE SKIP LOCKED"
+    return sql

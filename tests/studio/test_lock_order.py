@@ -17,7 +17,8 @@ from providers.types import GeneratedImage, GenerationResult
 from studio.models import Account, AccountKind, Job, JobStatus
 from studio.models.jobs import HoldState
 from studio.services import credits, jobs
-from studio.services.db import lock_row
+from studio.services.db import lock_first_free, lock_row
+from studio.services.jobs import run
 from tests.images import make_png
 
 pytestmark = [
@@ -113,3 +114,20 @@ def test_settling_locks_the_job_row_and_only_it(designer, ai_model, monkeypatch)
     with pytest.raises(Job.DoesNotExist):
         lock_row(Job, 10**9)
     assert credits.release_job_credits(job_id=job.pk).hold_state == HoldState.SETTLED
+
+
+def test_a_claim_skips_the_job_another_claim_holds_and_takes_the_next(designer, ai_model, monkeypatch):
+    """The dispatcher's claim (`claim_first`, SQL written once per condition, issue 12): FOR NO
+    KEY UPDATE SKIP LOCKED, so a second slot takes the next queued job instead of waiting for,
+    or coming away empty from, the one the first slot holds; a running job is never taken."""
+    first, second, third = (submitted(designer, monkeypatch) for _ in range(3))
+    jobs.claim_job(job_id=first.pk)  # running now: not claimable
+    where, params = "user_id = %s", [designer.user_id]
+    taken: list[Job | None] = []
+    with transaction.atomic():
+        assert lock_first_free(Job, where=f"status = 'queued' AND {where}", params=params).pk == second.pk
+        seconds, error = in_thread(lambda: taken.append(run.claim_first(where=where, params=params)))
+        assert error is None and seconds < 2.5
+    assert taken[0] is not None and taken[0].pk == third.pk and taken[0].status == JobStatus.RUNNING
+    assert run.claim_first(where=where, params=params).pk == second.pk
+    assert run.claim_first(where=where, params=params) is None

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from studio.models import Job, JobStatus, Team
@@ -30,10 +30,6 @@ logger = logging.getLogger(__name__)
 
 # How many candidate groups one turn tries before giving up (each try is one claim).
 MAX_TRIES = 12
-
-
-def _due(now: datetime) -> Q:
-    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
 
 
 def candidates(
@@ -48,7 +44,7 @@ def candidates(
     by_team: Counter[int] = Counter()
     for (team_id, _), n in by_member.items():
         by_team[team_id] += n
-    due = connection.ops.adapt_datetimefield_value(now + timedelta(seconds=1))
+    due = _due_value(now)
     groups = [
         dict(zip(_GROUP_KEYS, row, strict=True)) for row in _rows(_QUEUED_SQL, [JobStatus.QUEUED.value, due])
     ]
@@ -69,17 +65,29 @@ def candidates(
     return eligible
 
 
-# Every worker turn runs these two aggregates: in SQL, since compiling the ORM's grouped
+# Every worker turn runs these two aggregates and a claim: in SQL, since compiling the ORM's
 # queries cost more CPU than running them (the worker benchmark's CPU per job).
 _JOBS, _TEAMS = Job._meta.db_table, Team._meta.db_table
+# Due: no retry waiting, or one due within the second (a delayed turn may arrive a little early).
+_DUE = "({t}next_attempt_at IS NULL OR {t}next_attempt_at <= %s)"
 _RUNNING_SQL = f"SELECT team_id, user_id, COUNT(*) FROM {_JOBS} WHERE status = %s GROUP BY team_id, user_id"  # noqa: S608
 _GROUP_KEYS = ("team_id", "user_id", "provider_family", "model_slug", "priority", "first", "cap")
 _QUEUED_SQL = (
     f"SELECT j.team_id, j.user_id, j.provider_family, j.model_slug, j.priority, MIN(j.id), t.max_running_per_member"  # noqa: S608
     f" FROM {_JOBS} j JOIN {_TEAMS} t ON t.id = j.team_id"
-    " WHERE j.status = %s AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= %s)"
+    f" WHERE j.status = %s AND {_DUE.format(t='j.')}"
     " GROUP BY j.team_id, j.user_id, j.provider_family, j.model_slug, j.priority, t.max_running_per_member"
 )
+
+
+# A group's jobs, for `run.claim_first` (which adds that they are queued).
+_GROUP_JOBS = (
+    f"team_id = %s AND user_id = %s AND provider_family = %s AND model_slug = %s AND priority = %s AND {_DUE.format(t='')}"
+)
+
+
+def _due_value(now: datetime) -> object:
+    return connection.ops.adapt_datetimefield_value(now + timedelta(seconds=1))
 
 
 def _rows(sql: str, params: list[object]) -> list[tuple[object, ...]]:
@@ -131,11 +139,9 @@ def next_job(*, now: datetime | None = None) -> tuple[list[int], dict[str, float
     return [group["first"] for group in order], waits
 
 
-def _group_jobs(group: dict[str, object], now: datetime) -> QuerySet[Job]:
-    return Job.objects.filter(
-        team_id=group["team_id"], user_id=group["user_id"], provider_family=group["provider_family"],
-        model_slug=group["model_slug"], priority=group["priority"],
-    ).filter(_due(now))
+def _group_params(group: dict[str, object], now: datetime) -> list[object]:
+    keys = ("team_id", "user_id", "provider_family", "model_slug", "priority")
+    return [*(group[key] for key in keys), _due_value(now)]
 
 
 def dispatch_next(*, fan_out: bool = False) -> Job | None:
@@ -155,7 +161,7 @@ def dispatch_next(*, fan_out: bool = False) -> Job | None:
     order, waits = next_groups(now=now, found=found, capped=capped)
     claimed: Job | None = None
     for group in order:
-        job = claim_first(jobs=_group_jobs(group, now), member_cap=int(group["cap"]))
+        job = claim_first(where=_GROUP_JOBS, params=_group_params(group, now), member_cap=int(group["cap"]))
         if job is not None:
             claimed = job
             break

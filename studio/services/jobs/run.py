@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from providers.errors import ErrorCode, ProviderError
@@ -21,7 +21,7 @@ from providers.registry import get_adapter
 from providers.status import record_provider_error, record_provider_failure, record_provider_success
 from providers.types import GenerationResult, Submission
 from studio.models import Job, JobStatus
-from studio.services.db import lock_row, transient_retry
+from studio.services.db import lock_first_free, lock_row, transient_retry
 from studio.services.jobs import dispatch, leases, limits, queue
 from studio.services.jobs.previews import progress_reporter, set_progress
 from studio.services.jobs.request import build_request
@@ -49,19 +49,15 @@ def claim_job(*, job_id: int) -> Job | None:
 
 
 @transient_retry
-def claim_first(*, jobs: QuerySet[Job], member_cap: int = 0) -> Job | None:
-    """Claim the oldest of these queued jobs that no other claim holds (SKIP LOCKED on PostgreSQL).
+def claim_first(*, where: str, params: Sequence[object], member_cap: int = 0) -> Job | None:
+    """Claim the oldest queued job matching `where` (SQL, a constant of the caller) that no other
+    claim holds (SKIP LOCKED).
 
     Many free slots pick the same group at once; skipping the row another slot has locked
     lets each take the next job instead of all but one coming away empty.
     """
     with transaction.atomic():
-        job = (
-            jobs.filter(status=JobStatus.QUEUED)
-            .select_for_update(no_key=True, of=("self",), skip_locked=True)
-            .order_by("pk")
-            .first()
-        )
+        job = lock_first_free(Job, where=f"status = %s AND {where}", params=[JobStatus.QUEUED.value, *params])
         if job is not None and not limits.member_has_room(job=job, cap=member_cap):
             return None  # the member reached the team's cap since the dispatcher counted
         return _claim_locked(job)

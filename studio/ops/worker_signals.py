@@ -11,8 +11,9 @@ from django.db import close_old_connections
 from studio.ops import heartbeat, logs
 
 HEADER = "studio_request_id"
-# Tasks whose first argument is a job id.
-JOB_TASKS = frozenset({"studio.tasks.run_job", "studio.tasks.poll_job"})
+# Tasks whose first argument is the job they run. A run task is a turn: the job it names is
+# not the one the dispatcher picks, which `run.run_next_job` binds once it has claimed it.
+JOB_TASKS = frozenset({"studio.tasks.poll_job"})
 _tokens: dict[str, Any] = {}
 
 

@@ -21,6 +21,7 @@ from providers.registry import get_adapter
 from providers.status import record_provider_error, record_provider_failure, record_provider_success
 from providers.types import GenerationResult, Submission
 from studio.models import Job, JobStatus
+from studio.ops import logs
 from studio.services.db import lock_first_free, lock_row, transient_retry
 from studio.services.jobs import dispatch, leases, limits, queue
 from studio.services.jobs.previews import progress_reporter, set_progress
@@ -117,12 +118,14 @@ def run_next_job(*, fan_out: bool = False) -> None:
     job = dispatch.dispatch_next(fan_out=fan_out)
     if job is None:
         return
-    logger.info("job %s: dispatched to this worker (member %s, %s)", job.pk, job.user_id, job.provider_family)
-    try:
-        with leases.holding_lease(job_id=job.pk):
-            _run_claimed(job)
-    finally:
-        _leave_slot(job)
+    # A turn names no job it runs (studio.ops.worker_signals binds none): this is the one.
+    with logs.bound(job_id=job.pk, team=job.team_id, user=job.user_id, provider=job.provider_family):
+        logger.info("job %s: dispatched to this worker (member %s, %s)", job.pk, job.user_id, job.provider_family)
+        try:
+            with leases.holding_lease(job_id=job.pk):
+                _run_claimed(job)
+        finally:
+            _leave_slot(job)
 
 
 def _leave_slot(job: Job) -> None:

@@ -141,11 +141,18 @@ def _calls(limit: Limit, now: datetime) -> QuerySet[ProviderCall]:
 
 
 def blocked_for(
-    *, family: str, model_slug: str, now: datetime | None = None, found: list[Limit] | None = None
+    *,
+    family: str,
+    model_slug: str,
+    now: datetime | None = None,
+    found: list[Limit] | None = None,
+    started: bool = False,
 ) -> float | None:
     """None if a call may start now; else seconds until one may (0: when a call in flight ends).
 
-    `found`: the limits the caller has just read under its lock, to save reading them twice.
+    `found`: the limits the caller has just read, to save reading them twice. `started`: the
+    caller's transaction has already written its own job of this provider as running
+    (`acquire`), so the calls in flight include it.
     """
     now = now or timezone.now()
     if found is None:
@@ -153,7 +160,7 @@ def blocked_for(
     for limit in found:
         if limit.paused_until:
             return (limit.paused_until - now).total_seconds()
-        if limit.concurrent and _in_flight(limit, now) >= limit.concurrent:
+        if limit.concurrent and _in_flight(limit, now) - started >= limit.concurrent:
             return 0.0
         if limit.per_minute:
             window = _calls(limit, now).order_by("-at").values_list("at", flat=True)[: limit.per_minute]
@@ -161,16 +168,6 @@ def blocked_for(
             if len(window) >= limit.per_minute:
                 return max((window[-1] + WINDOW + WINDOW_MARGIN - now).total_seconds(), 0.05)
     return None
-
-
-def _configured_limited(*, family: str, model_slug: str) -> bool:
-    """Whether the settings alone give the family or the model a limit (an admin row may only add one,
-    or lift it: then the claim takes a lock it did not need, which is harmless)."""
-    family_limit = _setting(family)
-    if family_limit is None:
-        family_limit = _setting("*") or {}
-    model_limit = _setting(f"{family}/{model_slug}") or {} if model_slug else {}
-    return any(limit.get("concurrent") or limit.get("per_minute") for limit in (family_limit, model_limit))
 
 
 def _advisory_lock(name: str) -> None:
@@ -200,26 +197,20 @@ def member_has_room(*, job: Job, cap: int) -> bool:
 
 
 def acquire(*, job: Job, now: datetime | None = None) -> float | None:
-    """Inside the claim's transaction: count one call against the job's provider, or say how long to wait.
+    """Inside the claim's transaction, the job already written as running: count one call against
+    its provider, or say how long to wait (the caller then puts the job back as it was).
 
-    Returns None when the call may start (and records it), else as `blocked_for`. The
-    time is read after the lock: a claim that waited for it counts from when it got it.
+    Returns None when the call may start (and records it), else as `blocked_for`. Every claim
+    of a limited provider, in every worker, queues for its lock: so the limits (what an admin
+    set, a 429's pause) are read before it, and under it only the calls are counted and this
+    one recorded. The time is read after the lock: a claim that waited counts from when it got it.
     """
-    if _configured_limited(family=job.provider_family, model_slug=job.model_slug):
-        # The settings limit it (the "*" default does): lock, then read the limits once.
-        limited, found = True, []
-    else:
-        found = limits_for(family=job.provider_family, model_slug=job.model_slug, now=now)
-        limited = any(limit.concurrent or limit.per_minute or limit.paused_until for limit in found)
-    if limited:
+    found = limits_for(family=job.provider_family, model_slug=job.model_slug, now=now)
+    if any(limit.concurrent or limit.per_minute or limit.paused_until for limit in found):
         # Only a provider with a limit serialises its claims; the others count calls freely.
         _lock_family(job.provider_family)
     now = max(now or timezone.now(), timezone.now())
-    # Read again after the lock (another claim may have changed them while this one waited);
-    # without a limit there was no lock and no wait, so what was read still holds.
-    wait = blocked_for(
-        family=job.provider_family, model_slug=job.model_slug, now=now, found=None if limited else found
-    )
+    wait = blocked_for(family=job.provider_family, model_slug=job.model_slug, now=now, found=found, started=True)
     if wait is None:
         _record_call(family=job.provider_family, model_slug=job.model_slug, at=now)
     return wait

@@ -68,6 +68,10 @@ def _claim_locked(job: Job | None) -> Job | None:
     return start_locked_job(job) if job is not None else None
 
 
+# What starting a job writes, and putting it back when its provider has no room restores.
+START_FIELDS = ("status", "attempts", "started_at", "next_attempt_at", "lease_expires_at")
+
+
 def start_locked_job(job: Job) -> Job | None:
     """Under the row's lock: move a due, queued job to running with a fresh lease, if its provider has room."""
     if job.status != JobStatus.QUEUED:
@@ -75,14 +79,21 @@ def start_locked_job(job: Job) -> Job | None:
     now = timezone.now()
     if job.next_attempt_at and job.next_attempt_at > now + timedelta(seconds=1):
         return None  # an early duplicate of a delayed retry
-    if limits.acquire(job=job, now=now) is not None:
-        return None  # its provider has no room: it stays queued, and no attempt is used
+    queued = {name: getattr(job, name) for name in START_FIELDS}
     job.status = JobStatus.RUNNING
     job.attempts += 1
     job.started_at = job.started_at or now
     job.next_attempt_at = None
     job.lease_expires_at = leases.lease_deadline(now)
-    job.save(update_fields=["status", "attempts", "started_at", "next_attempt_at", "lease_expires_at", "updated_at"])
+    # Written before the provider's lock (`limits.acquire`), which is then held for a count and
+    # an insert only: the claims of every worker queue for it.
+    job.save(update_fields=[*START_FIELDS, "updated_at"])
+    if limits.acquire(job=job, now=now) is not None:
+        # No room: it stays queued, and no attempt is used (the dispatcher counted without the lock).
+        for name, value in queued.items():
+            setattr(job, name, value)
+        job.save(update_fields=[*START_FIELDS, "updated_at"])
+        return None
     return job
 
 

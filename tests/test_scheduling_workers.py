@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from providers.catalog import sync_catalog
 from studio.celery import app as celery_app
-from studio.models import Job, JobStatus, ProviderLimit
+from studio.models import Job, JobStatus, ProviderLimit, Team
 from studio.services import credits, jobs
 from tests.fakes.server import FakeProvider
 from tests.worker import running_worker, wait_until
@@ -65,4 +66,27 @@ def test_two_worker_processes_keep_one_provider_limit_together(fake, make_member
     assert len(fake.requests_to("openai.generations")) == len(ids)
     # Both processes did work: the limit held across them, not inside one.
     assert all("studio.tasks.run_job" in (tmp_path / f"worker{n}.log").read_text() for n in (1, 2))
+    assert credits.ledger_is_balanced()
+
+
+def test_a_member_at_the_cap_gets_the_turn_a_polled_job_frees(fake, designer, tmp_path: Path):
+    """The member's second job is passed over at the team's cap of one while the first waits at
+    an asynchronous provider (BFL: submitted, then polled); the poll that ends the first hands
+    it the turn it is owed. No sweep runs here: without that turn it would wait forever."""
+    sync_catalog()
+    Team.objects.filter(pk=designer.team_id).update(max_running_per_member=1)
+    fake.bfl_seconds = 1.5
+    ids = publish(designer, 2, model="flux-1.1-pro")
+    log = tmp_path / "worker.log"
+    with running_worker(concurrency=4, log=log, **fake.env()):
+        finished = wait_until(
+            lambda: not Job.objects.filter(pk__in=ids, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists(),
+            timeout=60,
+            interval=0.2,
+        )
+    assert finished, log.read_text(errors="replace")[-3000:]
+    first, second = Job.objects.filter(pk__in=ids).order_by("pk")
+    assert (first.status, second.status) == (JobStatus.SUCCEEDED, JobStatus.SUCCEEDED)
+    assert second.started_at >= first.finished_at  # the cap held: one at a time
+    assert len(fake.requests_to("bfl.submit")) == 2
     assert credits.ledger_is_balanced()

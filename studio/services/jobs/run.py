@@ -241,6 +241,15 @@ def poll_job(*, job_id: int) -> None:
     job = _claim_poll(job_id=job_id)
     if job is None:
         return
+    if _poll_claimed(job):
+        # Ended here: its member's place under the team's cap is free (its provider's call
+        # stopped counting when it was submitted).
+        _leave_slot(job)
+
+
+def _poll_claimed(job: Job) -> bool:
+    """One poll of a claimed job; whether the job ended."""
+    job_id = job.pk
     stored = job.provider_state or {}
     submission = Submission(
         provider_job_id=job.provider_job_id,
@@ -256,27 +265,29 @@ def poll_job(*, job_id: int) -> None:
             limits.record_429(family=job.provider_family, retry_after=exc.retry_after)
         if exc.retryable and poll_errors < POLL_ERROR_LIMIT:
             _reschedule_poll(job_id=job_id, delay=backoff_delay(poll_errors + 1, exc.retry_after), poll_error=True)
-        else:
-            fail_job(job_id=job_id, code=exc.code, message=exc.message)
-        return
+            return False
+        fail_job(job_id=job_id, code=exc.code, message=exc.message)
+        return True
     except DatabaseError:
         logger.exception("job %s: the database failed around the poll", job_id)
-        return  # the poll lease lapses and the sweep polls again
+        return False  # the poll lease lapses and the sweep polls again
     except Exception as exc:
         logger.exception("job %s: poll failed unexpectedly", job_id)
         record_provider_error(family=job.provider_family, message=f"unexpected {type(exc).__name__}")
         fail_job(job_id=job_id, code=ErrorCode.UPSTREAM_ERROR, message="Checking on the provider failed.")
-        return
+        return True
     record_provider_success(family=job.provider_family)
     if not outcome.done or outcome.result is None:
         set_progress(job_id=job_id, percent=outcome.progress)
         _reschedule_poll(job_id=job_id, delay=outcome.poll_after, poll_error=False)
-        return
+        return False
     try:
         complete_job(job_id=job_id, result=outcome.result)
     except Exception:
         logger.exception("job %s: recording the polled result failed; polling again", job_id)
         _reschedule_poll(job_id=job_id, delay=backoff_delay(poll_errors + 1), poll_error=True)
+        return False
+    return True
 
 
 @transient_retry

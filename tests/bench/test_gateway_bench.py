@@ -289,9 +289,11 @@ def test_gateway_overhead_side_by_side(make_member, make_model):
             measured["litellm"] = litellm
             targets.append(litellm_target)
         counter = iter(range(10**9))
-        for target in targets:  # warm-up: imports, connections, ledger accounts
-            for _ in range(8):
-                target.call(next(counter))
+        # Warm-up (imports, connections, ledger accounts), on parallel connections so that every
+        # gunicorn worker has served before the counts (one keep-alive connection reaches one).
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            for target in targets:
+                list(pool.map(target.call, [next(counter) for _ in range(3 * PARALLEL)]))
         time.sleep(1.5)
 
         # 1. Counts, with one stack running at a time (PostgreSQL's counters are per database).

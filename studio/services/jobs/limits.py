@@ -4,9 +4,9 @@ The counters are the database, which every worker already shares: calls in fligh
 running jobs of the provider whose lease is live (a crashed worker's job stops counting
 when its lease lapses, so no counter can leak), and calls per minute are `ProviderCall`
 rows in a sliding 60-second window. `acquire` runs inside the claim's transaction, after
-the job row is locked; on PostgreSQL it first takes a transaction-scoped advisory lock per
-provider so two claims cannot both read "4 of 5" and both start (SQLite's IMMEDIATE
-transactions already serialise every writer). Nothing here is held across a provider call.
+the job row is locked and written as running; on PostgreSQL it takes a transaction-scoped
+advisory lock per provider before counting, so two claims cannot both read "4 of 5" and both
+start (SQLite's IMMEDIATE transactions already serialise every writer). Nothing here is held across a provider call.
 
 A 429 pauses the provider for its Retry-After and halves its rate for a while (again on
 each further 429); the rate recovers when that time passes.
@@ -160,7 +160,7 @@ def blocked_for(
     for limit in found:
         if limit.paused_until:
             return (limit.paused_until - now).total_seconds()
-        if limit.concurrent and _in_flight(limit, now) - started >= limit.concurrent:
+        if limit.concurrent and _in_flight(limit, now) - int(started) >= limit.concurrent:
             return 0.0
         if limit.per_minute:
             window = _calls(limit, now).order_by("-at").values_list("at", flat=True)[: limit.per_minute]
